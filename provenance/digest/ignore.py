@@ -1,0 +1,96 @@
+"""Which paths under a root are not part of its manifest.
+
+Two directories are never part of a dataset: ``.git/`` (version-control state) and
+``.provenance/`` (this tool's own state). A root may add gitignore-syntax patterns in a
+``.provenanceignore`` file at its top. The full list used is written into the manifest, so a
+verifier that re-hashes the directory later applies exactly the same rules instead of trusting
+whatever ``.provenanceignore`` says by then.
+
+Ignored files are outside the dataset: a loader that reads them reads unverified data. Loaders
+should enumerate files from the verified manifest, not from the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from provenance.errors import FormatError, UnreadableError, UnsupportedFileError
+
+IGNORE_FILE = ".provenanceignore"
+BUILTIN_PATTERNS: tuple[str, ...] = (".git/", ".provenance/")
+MAX_IGNORE_FILE_BYTES = 1 << 20
+
+
+def _compile(patterns: tuple[str, ...], source: str) -> pathspec.GitIgnoreSpec:
+    for number, line in enumerate(patterns, start=1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (ValueError, TypeError, pathspec.RecursionError) as e:
+            raise FormatError(f"{source}: invalid pattern on line {number}: {line!r} ({e})") from e
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
+
+
+@dataclass(frozen=True)
+class IgnoreRules:
+    """An ordered list of gitignore patterns, the built-in ones first."""
+
+    patterns: tuple[str, ...] = BUILTIN_PATTERNS
+    _spec: pathspec.GitIgnoreSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.patterns[: len(BUILTIN_PATTERNS)] != BUILTIN_PATTERNS:
+            raise FormatError(
+                "ignore list must begin with the built-in patterns "
+                + ", ".join(BUILTIN_PATTERNS)
+            )
+        for line in self.patterns:
+            if not line.strip() or line.lstrip().startswith("#") or "\n" in line:
+                raise FormatError(f"ignore list holds a blank, comment or multi-line entry: {line!r}")
+        object.__setattr__(self, "_spec", _compile(self.patterns, "ignore list"))
+
+    @classmethod
+    def from_lines(cls, lines: list[str], *, source: str = IGNORE_FILE) -> IgnoreRules:
+        """Rules from the lines of an ignore file: blanks and comments dropped, order kept."""
+        kept: list[str] = []
+        for line in lines:
+            stripped = line.rstrip("\r\n")
+            if not stripped.strip() or stripped.lstrip().startswith("#"):
+                continue
+            kept.append(stripped)
+        _compile(tuple(kept), source)
+        return cls(BUILTIN_PATTERNS + tuple(kept))
+
+    @classmethod
+    def for_directory(cls, root: Path) -> IgnoreRules:
+        """The rules for ``root``: the built-ins plus its ``.provenanceignore``, if it has one."""
+        path = root / IGNORE_FILE
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return cls()
+        except OSError as e:
+            raise UnreadableError(f"cannot read {path}: {e.strerror}") from e
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsupportedFileError(f"{path} is not a regular file")
+        if info.st_size > MAX_IGNORE_FILE_BYTES:
+            raise FormatError(f"{path} is larger than {MAX_IGNORE_FILE_BYTES} bytes")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read(MAX_IGNORE_FILE_BYTES + 1)
+        except OSError as e:
+            raise UnreadableError(f"cannot read {path}: {e.strerror}") from e
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FormatError(f"{path} is not valid UTF-8") from e
+        return cls.from_lines(text.split("\n"), source=str(path))
+
+    def is_ignored(self, path: str, *, is_dir: bool) -> bool:
+        """Whether the root-relative POSIX ``path`` is excluded from the manifest."""
+        return self._spec.match_file(path + "/" if is_dir else path)

@@ -1,0 +1,87 @@
+"""Rules for the relative paths a manifest may contain.
+
+A manifest is read back by verifiers on other machines and, later, used to open files under a
+dataset root. Every path in it must therefore name a place *inside* that root on any platform:
+relative, no ``.`` or ``..`` components, no empty components, no backslash (a separator on
+Windows), no NUL, valid Unicode in NFC form (so the same name typed on macOS and on Linux is the
+same entry). These checks run both when a manifest is built and when one is loaded from a file,
+because a loaded manifest is untrusted input.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import unicodedata
+
+from provenance.errors import UnsafePathError
+
+
+def display(path: str) -> str:
+    """A path as it can be shown on one line: quoted and escaped if it is not printable."""
+    if path.isprintable():
+        return path
+    return ascii(path)
+
+
+def name_from_os(name: str, parent: str) -> str:
+    """Turn a file name read from the OS into its manifest form (NFC), refusing non-UTF-8.
+
+    ``parent`` is the manifest path of the containing directory, for the error message.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raw = name.encode("utf-8", "surrogateescape")
+        where = posixpath.join(parent, raw.decode("utf-8", "backslashreplace"))
+        raise UnsafePathError(
+            f"file name is not valid UTF-8: {display(where)}",
+            hint="rename the file; manifests record names as UTF-8 text",
+        ) from e
+    return unicodedata.normalize("NFC", name)
+
+
+def check_relative_path(path: str) -> str:
+    """Return ``path`` if it is a safe manifest path, else raise :class:`UnsafePathError`."""
+    if not path:
+        raise UnsafePathError("empty path in manifest")
+    shown = display(path)
+    if "\x00" in path:
+        raise UnsafePathError(f"path contains a NUL character: {shown}")
+    if path.startswith("/"):
+        raise UnsafePathError(f"absolute path is not allowed: {shown}")
+    if "\\" in path:
+        raise UnsafePathError(
+            f"path contains a backslash, a separator on Windows: {shown}",
+            hint="rename the file",
+        )
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise UnsafePathError(f"path escapes or is not normalised ({part!r} component): {shown}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UnsafePathError(f"path is not valid Unicode: {shown}") from e
+    if unicodedata.normalize("NFC", path) != path:
+        raise UnsafePathError(f"path is not in Unicode NFC form: {shown}")
+    return path
+
+
+def check_link_target(link: str, target: str) -> str:
+    """Return ``target`` if a symlink at ``link`` pointing to it stays inside the root.
+
+    Both are manifest (POSIX, root-relative) paths; the target is resolved lexically from the
+    link's directory, which is how the kernel resolves it when no component is itself a link.
+    """
+    shown = f"{display(link)} -> {display(target)}"
+    if not target:
+        raise UnsafePathError(f"symbolic link has an empty target: {shown}")
+    if target.startswith("/"):
+        raise UnsafePathError(f"symbolic link points outside the root (absolute): {shown}")
+    if "\x00" in target or "\\" in target:
+        raise UnsafePathError(f"symbolic link target is not portable: {shown}")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise UnsafePathError(f"symbolic link points outside the root: {shown}")
+    if resolved == ".":
+        raise UnsafePathError(f"symbolic link points at the root itself: {shown}")
+    return unicodedata.normalize("NFC", target)

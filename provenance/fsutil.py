@@ -1,0 +1,41 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+Every file the toolkit writes goes through :func:`atomic_write`: the bytes go to a temporary
+file in the same directory, are flushed to disk, and replace the target with ``os.replace``
+(atomic on POSIX and Windows). A crash or a full disk leaves the previous file untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from provenance.errors import InputError
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically, with permissions ``mode``."""
+    directory = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise InputError(f"cannot write in {directory}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise InputError(f"cannot write {path}: {e.strerror}") from e
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
