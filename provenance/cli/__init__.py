@@ -33,14 +33,23 @@ def _common_options() -> argparse.ArgumentParser:
     """Options every sub-command accepts, after its name as well as before it."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="show debug logs and a traceback on error",
     )
     common.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output",
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log output",
     )
     common.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="no progress bar",
     )
     return common
@@ -69,10 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _normalise_argv(argv: list[str]) -> list[str]:
     """``manifest PATH`` is short for ``manifest create PATH``."""
-    for i, token in enumerate(argv):
-        if token.startswith("-"):
+    for i, word in enumerate(argv):
+        if word.startswith("-"):
             continue
-        if token == "manifest" and i + 1 < len(argv):
+        if word == "manifest" and i + 1 < len(argv):
             following = argv[i + 1]
             if following not in ("create", "diff", "-h", "--help"):
                 return [*argv[: i + 1], "create", *argv[i + 1 :]]

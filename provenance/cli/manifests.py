@@ -30,22 +30,28 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add the digest and manifest sub-commands to ``commands``."""
     hashing = argparse.ArgumentParser(add_help=False)
     hashing.add_argument(
-        "--algorithm", default="sha256", choices=[a.value for a in Algorithm],
+        "--algorithm",
+        default="sha256",
+        choices=[a.value for a in Algorithm],
         help="digest algorithm (default sha256, the only one policies accept by default)",
     )
     hashing.add_argument(
-        "--allow-symlinks", action="store_true",
+        "--allow-symlinks",
+        action="store_true",
         help="record symbolic links with their targets (never followed; none may leave the root)",
     )
     hashing.add_argument(
-        "--cache", action="store_true",
+        "--cache",
+        action="store_true",
         help="reuse digests of unchanged files from the project's stat cache",
     )
     hashing.add_argument("--cache-dir", type=Path, help="use this directory for the stat cache")
     hashing.add_argument("-j", "--jobs", type=int, help="hashing threads (default: one per core)")
 
     digest = commands.add_parser(
-        "digest", parents=[common, hashing], help="print the digest that names a file or directory",
+        "digest",
+        parents=[common, hashing],
+        help="print the digest that names a file or directory",
         description="Print the digest naming PATH: the digest of its bytes for a file, the root "
         "digest of its manifest for a directory.",
     )
@@ -54,23 +60,31 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     digest.set_defaults(handler=run_digest)
 
     manifest = commands.add_parser(
-        "manifest", help="write a directory's manifest, or compare two",
+        "manifest",
+        help="write a directory's manifest, or compare two",
         description="'manifest PATH -o FILE' writes PATH's manifest; "
         "'manifest diff OLD NEW' lists what changed.",
     )
     actions = manifest.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
     create = actions.add_parser(
-        "create", parents=[common, hashing], help="write PATH's manifest (canonical JSON)",
+        "create",
+        parents=[common, hashing],
+        help="write PATH's manifest (canonical JSON)",
         description="Write PATH's manifest as canonical JSON: its sha256 is the root digest.",
     )
     create.add_argument("path", type=Path, metavar="PATH")
     create.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write here (default: standard output)",
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write here (default: standard output)",
     )
     create.set_defaults(handler=run_manifest_create)
 
     diff = actions.add_parser(
-        "diff", parents=[common, hashing],
+        "diff",
+        parents=[common, hashing],
         help="list files added, removed and changed from OLD to NEW",
         description="Compare OLD and NEW, each a manifest file or a directory. A directory is "
         "hashed with the other side's algorithm and ignore rules when the other side is a "
@@ -150,9 +164,7 @@ def run_manifest_create(args: argparse.Namespace) -> int:
     manifest = _build(
         args.path, args, algorithm=Algorithm.parse(args.algorithm), manifest_like=None
     )
-    summary = (
-        f"{manifest.root_digest}  {manifest.file_count} files, {manifest.total_bytes} bytes"
-    )
+    summary = f"{manifest.root_digest}  {manifest.file_count} files, {manifest.total_bytes} bytes"
     if args.output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(manifest.canonical_bytes)

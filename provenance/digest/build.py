@@ -8,6 +8,7 @@ manifest (a file's manifest has one entry, named after the file).
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from dataclasses import dataclass
@@ -88,7 +89,11 @@ def _hash_with_cache(
         progress.start(len(todo), sum(f.stat.size for f in todo))
     hashed_at = cache.now_ns()
     fresh = hash_files(todo, algorithm, workers=workers, progress=progress)
-    cache.store(algorithm, ((p.os_path, h.stat, h.digest) for p, h in zip(todo, fresh)), hashed_at)
+    cache.store(
+        algorithm,
+        ((p.os_path, h.stat, h.digest) for p, h in zip(todo, fresh, strict=True)),
+        hashed_at,
+    )
     new = iter(fresh)
     return [r if r is not None else next(new) for r in results]
 
@@ -99,7 +104,7 @@ def _check_nfc_collisions(walked: WalkResult) -> None:
         [f.path for f in walked.files] + [o.path for o in walked.others],
         key=lambda p: p.encode("utf-8"),
     )
-    for previous, current in zip(paths, paths[1:]):
+    for previous, current in itertools.pairwise(paths):
         if previous == current:
             spellings = sorted(ascii(f.os_path) for f in walked.files if f.path == current)
             raise UnsafePathError(
@@ -137,7 +142,7 @@ def build_manifest(
     walked.files.sort(key=lambda f: f.path.encode("utf-8"))
     hashed_files = _hash_with_cache(walked.files, algorithm, cache, workers, progress)
     entries: list[Entry] = [
-        FileEntry(p.path, h.size, h.digest) for p, h in zip(walked.files, hashed_files)
+        FileEntry(p.path, h.size, h.digest) for p, h in zip(walked.files, hashed_files, strict=True)
     ]
     entries.extend(walked.others)
     entries.sort(key=sort_key)

@@ -101,8 +101,17 @@ class StatCache:
         if self._db is None:
             return
         rows = [
-            (self._key(p), algorithm.value, k.device, k.inode, k.size, k.mtime_ns, k.ctime_ns,
-             d, hashed_at_ns)
+            (
+                self._key(p),
+                algorithm.value,
+                k.device,
+                k.inode,
+                k.size,
+                k.mtime_ns,
+                k.ctime_ns,
+                d,
+                hashed_at_ns,
+            )
             for p, k, d in items
         ]
         try:

@@ -48,7 +48,7 @@ def _prepare(value: Any, depth: int) -> Any:
             if not isinstance(key, str):
                 raise FormatError(f"JSON object key {key!r} is not a string")
         return {k: _prepare(value[k], depth + 1) for k in sorted(value, key=_utf16_key)}
-    if isinstance(value, Sequence):
+    if isinstance(value, (list, tuple)):
         return [_prepare(item, depth + 1) for item in value]
     raise FormatError(f"{type(value).__name__} is not a JSON value")
 

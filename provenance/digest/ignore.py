@@ -45,12 +45,13 @@ class IgnoreRules:
     def __post_init__(self) -> None:
         if self.patterns[: len(BUILTIN_PATTERNS)] != BUILTIN_PATTERNS:
             raise FormatError(
-                "ignore list must begin with the built-in patterns "
-                + ", ".join(BUILTIN_PATTERNS)
+                "ignore list must begin with the built-in patterns " + ", ".join(BUILTIN_PATTERNS)
             )
         for line in self.patterns:
             if not line.strip() or line.lstrip().startswith("#") or "\n" in line:
-                raise FormatError(f"ignore list holds a blank, comment or multi-line entry: {line!r}")
+                raise FormatError(
+                    f"ignore list holds a blank, comment or multi-line entry: {line!r}"
+                )
         object.__setattr__(self, "_spec", _compile(self.patterns, "ignore list"))
 
     @classmethod

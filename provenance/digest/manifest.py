@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.digest.algorithms import Algorithm, Digest, is_lower_hex
@@ -91,7 +91,7 @@ class Manifest:
 
     algorithm: Algorithm
     entries: tuple[Entry, ...]
-    ignore: IgnoreRules = IgnoreRules()
+    ignore: IgnoreRules = field(default_factory=IgnoreRules)
 
     def __post_init__(self) -> None:
         previous: bytes | None = None
@@ -113,9 +113,11 @@ class Manifest:
                     raise FormatError(
                         f"invalid {self.algorithm.value} digest for {display(entry.path)}"
                     )
-            elif isinstance(entry, SymlinkEntry):
-                if check_link_target(entry.path, entry.target) != entry.target:
-                    raise FormatError(f"link target not in NFC form: {display(entry.path)}")
+            elif (
+                isinstance(entry, SymlinkEntry)
+                and check_link_target(entry.path, entry.target) != entry.target
+            ):
+                raise FormatError(f"link target not in NFC form: {display(entry.path)}")
         self._check_no_entry_below_leaf()
 
     def _check_no_entry_below_leaf(self) -> None:

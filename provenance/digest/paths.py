@@ -56,7 +56,9 @@ def check_relative_path(path: str) -> str:
         )
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise UnsafePathError(f"path escapes or is not normalised ({part!r} component): {shown}")
+            raise UnsafePathError(
+                f"path escapes or is not normalised ({part!r} component): {shown}"
+            )
     try:
         path.encode("utf-8")
     except UnicodeEncodeError as e:

@@ -90,57 +90,58 @@ def _check_link(root_real: str, entry: os.DirEntry[str], rel: str) -> SymlinkEnt
     return SymlinkEntry(rel, target)
 
 
+def _list_directory(os_dir: str, rel_dir: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(os_dir) as iterator:
+            return list(iterator)
+    except FileNotFoundError as e:
+        raise ChangedWhileReadingError(
+            f"directory disappeared while listing: {display(rel_dir or '.')}"
+        ) from e
+    except OSError as e:
+        raise UnreadableError(
+            f"cannot list directory {display(rel_dir or '.')}: {e.strerror}"
+        ) from e
+
+
+def _lstat(child: os.DirEntry[str], rel: str) -> os.stat_result:
+    try:
+        return child.stat(follow_symlinks=False)
+    except FileNotFoundError as e:
+        raise ChangedWhileReadingError(f"file disappeared while listing: {display(rel)}") from e
+    except OSError as e:
+        raise UnreadableError(f"cannot stat {display(rel)}: {e.strerror}") from e
+
+
 def walk_tree(root: Path, ignore: IgnoreRules, *, allow_symlinks: bool = False) -> WalkResult:
     """List ``root`` (a directory) into files to hash and link/empty-directory entries."""
     root_real = os.path.realpath(root)
-    files: list[PlannedFile] = []
-    others: list[DirectoryEntry | SymlinkEntry] = []
+    result = WalkResult([], [])
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         os_dir, rel_dir = stack.pop()
         included = 0
-        try:
-            with os.scandir(os_dir) as iterator:
-                children = list(iterator)
-        except FileNotFoundError as e:
-            raise ChangedWhileReadingError(
-                f"directory disappeared while listing: {display(rel_dir or '.')}"
-            ) from e
-        except OSError as e:
-            raise UnreadableError(
-                f"cannot list directory {display(rel_dir or '.')}: {e.strerror}"
-            ) from e
-        for child in children:
-            rel = posixpath.join(rel_dir, name_from_os(child.name, rel_dir)) if rel_dir else (
-                name_from_os(child.name, rel_dir)
-            )
-            try:
-                info = child.stat(follow_symlinks=False)
-            except FileNotFoundError as e:
-                raise ChangedWhileReadingError(
-                    f"file disappeared while listing: {display(rel)}"
-                ) from e
-            except OSError as e:
-                raise UnreadableError(f"cannot stat {display(rel)}: {e.strerror}") from e
-            mode = info.st_mode
-            if stat.S_ISDIR(mode):
-                if ignore.is_ignored(rel, is_dir=True):
-                    continue
-                stack.append((child.path, rel))
-            elif ignore.is_ignored(rel, is_dir=False):
+        for child in _list_directory(os_dir, rel_dir):
+            name = name_from_os(child.name, rel_dir)
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            info = _lstat(child, rel)
+            is_dir = stat.S_ISDIR(info.st_mode)
+            if ignore.is_ignored(rel, is_dir=is_dir):
                 continue
-            elif stat.S_ISREG(mode):
-                files.append(PlannedFile(rel, child.path, StatKey.of(info)))
-            elif stat.S_ISLNK(mode):
-                if not allow_symlinks:
-                    raise UnsupportedFileError(
-                        f"symbolic link found: {display(rel)}",
-                        hint="pass --allow-symlinks to record links (they are never followed)",
-                    )
-                others.append(_check_link(root_real, child, rel))
-            else:
-                raise UnsupportedFileError(f"{display(rel)} is {_kind_of(mode)}")
             included += 1
+            if is_dir:
+                stack.append((child.path, rel))
+            elif stat.S_ISREG(info.st_mode):
+                result.files.append(PlannedFile(rel, child.path, StatKey.of(info)))
+            elif stat.S_ISLNK(info.st_mode) and allow_symlinks:
+                result.others.append(_check_link(root_real, child, rel))
+            elif stat.S_ISLNK(info.st_mode):
+                raise UnsupportedFileError(
+                    f"symbolic link found: {display(rel)}",
+                    hint="pass --allow-symlinks to record links (they are never followed)",
+                )
+            else:
+                raise UnsupportedFileError(f"{display(rel)} is {_kind_of(info.st_mode)}")
         if included == 0 and rel_dir:
-            others.append(DirectoryEntry(rel_dir))
-    return WalkResult(files, others)
+            result.others.append(DirectoryEntry(rel_dir))
+    return result
