@@ -74,7 +74,7 @@ def test_golden_manifest_parses_back_to_the_same_digest(tmp_path: Path) -> None:
 
 
 def test_blake3_manifest_uses_blake3_throughout(tmp_path: Path) -> None:
-    root = make_tree(tmp_path / "d", {"x": b"abc", "y/z": b"" })
+    root = make_tree(tmp_path / "d", {"x": b"abc", "y/z": b""})
     manifest = build_manifest(root, algorithm=Algorithm.BLAKE3)
     expected = (
         '{"algorithm":"blake3","entries":['

@@ -48,8 +48,12 @@ def test_awkward_names_are_recorded_exactly(tmp_path: Path) -> None:
     manifest = build_manifest(root)
     by_path = {e.path: e for e in manifest.entries}
     assert set(by_path) == {
-        "with space.txt", "new\nline.txt", "tab\there", "\u65e5\u672c/\u8a9e.txt",
-        "emoji-\U0001f600", "empty-file",
+        "with space.txt",
+        "new\nline.txt",
+        "tab\there",
+        "\u65e5\u672c/\u8a9e.txt",
+        "emoji-\U0001f600",
+        "empty-file",
     }
     empty = by_path["empty-file"]
     assert isinstance(empty, FileEntry) and empty.size == 0
@@ -99,7 +103,13 @@ def test_deep_nesting_does_not_hit_recursion_limits(tmp_path: Path) -> None:
         current = current / "d"
         os.mkdir(current)  # iteratively: Path.mkdir(parents=True) would recurse
     (current / "leaf.txt").write_bytes(b"deep")
-    assert paths(root) == ["/".join(["d"] * depth) + "/leaf.txt"]
+    try:
+        assert paths(root) == ["/".join(["d"] * depth) + "/leaf.txt"]
+    finally:  # remove bottom-up: shutil.rmtree (pytest's clean-up) recurses per level
+        (current / "leaf.txt").unlink()
+        while current != root:
+            current.rmdir()
+            current = current.parent
 
 
 def test_git_and_provenance_directories_are_ignored_everywhere(tmp_path: Path) -> None:
