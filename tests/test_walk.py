@@ -310,14 +310,14 @@ def test_unreadable_directory_is_refused_by_name(shared_dir: Path) -> None:
 
 
 def test_file_changed_while_hashing_is_refused(tmp_path: Path) -> None:
-    from provenance.digest.hashing import PROGRESS_STEP
+    from provenance._filehash import PROGRESS_STEP
 
     root = make_tree(tmp_path / "d", {"big.bin": b"\x00" * (2 * PROGRESS_STEP + 10)})
 
     class Appender:
         """Appends to the file from the progress callback, i.e. in the middle of hashing."""
 
-        def start(self, total_files: int, total_bytes: int) -> None:
+        def found(self, files: int, nbytes: int) -> None:
             pass
 
         def advance(self, files: int, nbytes: int) -> None:

@@ -21,46 +21,58 @@ class TerminalProgress:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            DownloadColumn,
+            MofNCompleteColumn,
             Progress,
             TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
+            TimeElapsedColumn,
         )
 
         self._lock = threading.Lock()
-        self._files = 0
+        self._bytes = 0
         self._total_files = 0
+        # Files are counted as the walk finds them (hashing starts before listing ends); bytes
+        # are known only once read, so the bar runs over files and bytes are shown beside it.
         self._bar: RichProgress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[files]}"),
-            TimeRemainingColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files, {task.fields[read]}"),
+            TimeElapsedColumn(),
             console=Console(file=stream),
             transient=True,
         )
         self._description = description
         self._task: TaskID | None = None
 
-    def start(self, total_files: int, total_bytes: int) -> None:
-        self._total_files = total_files
-        self._bar.start()
-        self._task = self._bar.add_task(self._description, total=total_bytes, files="")
+    def found(self, files: int, nbytes: int) -> None:
+        with self._lock:
+            if self._task is None:
+                self._bar.start()
+                self._task = self._bar.add_task(self._description, total=0, read="")
+            self._total_files += files
+            self._bar.update(self._task, total=self._total_files)
 
     def advance(self, files: int, nbytes: int) -> None:
-        if self._task is None:
-            return
         with self._lock:
-            self._files += files
-            label = f"{self._files}/{self._total_files} files"
-        self._bar.update(self._task, advance=nbytes, files=label)
+            if self._task is None:
+                return
+            self._bytes += nbytes
+            self._bar.update(self._task, advance=files, read=_human(self._bytes))
 
     def finish(self) -> None:
-        if self._task is not None:
-            self._bar.stop()
-            self._task = None
+        with self._lock:
+            if self._task is not None:
+                self._bar.stop()
+                self._task = None
+
+
+def _human(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover - loop returns
 
 
 def progress_for(description: str, *, quiet: bool) -> TerminalProgress | None:

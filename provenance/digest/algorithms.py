@@ -9,16 +9,15 @@ datasets.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
-import string
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 import blake3
 
 from provenance.errors import UnsupportedAlgorithmError
-
-_HEX = frozenset(string.hexdigits.lower()) - frozenset("ABCDEF")
 
 # Names people may type that are refused with a reason rather than "unknown".
 _BROKEN = frozenset({"md5", "sha1", "sha-1", "md4", "crc32"})
@@ -74,9 +73,14 @@ def new_hasher(algorithm: Algorithm, *, large_input: bool = False) -> Hasher:
     return blake3.blake3()
 
 
+@functools.cache
+def _hex_pattern(length: int) -> re.Pattern[str]:
+    return re.compile(f"[0-9a-f]{{{length}}}")
+
+
 def is_lower_hex(text: str, length: int) -> bool:
     """True when ``text`` is exactly ``length`` lowercase hexadecimal characters."""
-    return len(text) == length and all(c in _HEX for c in text)
+    return _hex_pattern(length).fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

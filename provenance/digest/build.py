@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from provenance._filehash import HashedFile, StatKey, hash_file
 from provenance.digest.algorithms import Algorithm, Digest
 from provenance.digest.cache import StatCache
-from provenance.digest.hashing import HashedFile, Progress, hash_file, hash_files
+from provenance.digest.hashing import HashScheduler, Progress
 from provenance.digest.ignore import IgnoreRules
 from provenance.digest.manifest import Entry, FileEntry, Manifest, sort_key
 from provenance.digest.paths import display, name_from_os
-from provenance.digest.walk import PlannedFile, StatKey, WalkResult, walk_tree
+from provenance.digest.walk import PlannedFile, iter_tree
 from provenance.errors import InputError, UnreadableError, UnsafePathError, UnsupportedFileError
 
 
@@ -56,60 +57,23 @@ def _hash_single(
     path: Path, info: os.stat_result, algorithm: Algorithm, progress: Progress | None
 ) -> HashedFile:
     if progress is not None:
-        progress.start(1, info.st_size)
+        progress.found(1, info.st_size)
     # The caller named this path, so a link here is followed (entries inside trees never are).
     real = os.path.realpath(path)
-    hashed = hash_file(real, algorithm, label=str(path), progress=progress)
-    if progress is not None:
-        progress.finish()
-    return hashed
-
-
-def _hash_with_cache(
-    files: list[PlannedFile],
-    algorithm: Algorithm,
-    cache: StatCache | None,
-    workers: int | None,
-    progress: Progress | None,
-) -> list[HashedFile]:
-    if cache is None:
+    advance = progress.advance if progress is not None else None
+    try:
+        return hash_file(real, algorithm.value, label=display(str(path)), advance=advance)
+    finally:
         if progress is not None:
-            progress.start(len(files), sum(f.stat.size for f in files))
-        return hash_files(files, algorithm, workers=workers, progress=progress)
-    results: list[HashedFile | None] = []
-    todo: list[PlannedFile] = []
-    for planned in files:
-        cached = cache.lookup(planned.os_path, algorithm, planned.stat)
-        if cached is None:
-            todo.append(planned)
-            results.append(None)
-        else:
-            results.append(HashedFile(cached, planned.stat.size, planned.stat))
-    if progress is not None:
-        progress.start(len(todo), sum(f.stat.size for f in todo))
-    hashed_at = cache.now_ns()
-    fresh = hash_files(todo, algorithm, workers=workers, progress=progress)
-    cache.store(
-        algorithm,
-        ((p.os_path, h.stat, h.digest) for p, h in zip(todo, fresh, strict=True)),
-        hashed_at,
-    )
-    new = iter(fresh)
-    return [r if r is not None else next(new) for r in results]
+            progress.finish()
 
 
-def _check_nfc_collisions(walked: WalkResult) -> None:
-    """Refuse two OS names that normalise to the same manifest path, before any hashing."""
-    paths = sorted(
-        [f.path for f in walked.files] + [o.path for o in walked.others],
-        key=lambda p: p.encode("utf-8"),
-    )
-    for previous, current in itertools.pairwise(paths):
-        if previous == current:
-            spellings = sorted(ascii(f.os_path) for f in walked.files if f.path == current)
+def _check_nfc_collisions(entries: list[Entry]) -> None:
+    """Refuse two OS names that normalise to the same manifest path (``entries`` sorted)."""
+    for previous, current in itertools.pairwise(entries):
+        if previous.path == current.path:
             raise UnsafePathError(
-                f"two names are the same after Unicode NFC normalisation: {display(current)}"
-                + (f" ({', '.join(spellings)})" if spellings else ""),
+                "two names are the same after Unicode NFC normalisation: " + display(current.path),
                 hint="rename one of them",
             )
 
@@ -127,7 +91,9 @@ def build_manifest(
     """Hash ``root`` (a directory, or a single file) into a :class:`Manifest`.
 
     ``ignore`` defaults to the root's own rules (built-ins plus ``.provenanceignore``); a
-    verifier passes the rules recorded in the manifest it checks against instead.
+    verifier passes the rules recorded in the manifest it checks against instead. Files are
+    hashed while the tree is still being listed (see :mod:`provenance.digest.hashing`); a
+    refusal anywhere stops all of it.
     """
     info = _stat_root(root)
     if stat.S_ISREG(info.st_mode):
@@ -137,17 +103,46 @@ def build_manifest(
     if not stat.S_ISDIR(info.st_mode):
         raise UnsupportedFileError(f"{root} is neither a regular file nor a directory")
     rules = ignore if ignore is not None else IgnoreRules.for_directory(root)
-    walked = walk_tree(root, rules, allow_symlinks=allow_symlinks)
-    _check_nfc_collisions(walked)
-    walked.files.sort(key=lambda f: f.path.encode("utf-8"))
-    hashed_files = _hash_with_cache(walked.files, algorithm, cache, workers, progress)
-    entries: list[Entry] = [
-        FileEntry(p.path, h.size, h.digest) for p, h in zip(walked.files, hashed_files, strict=True)
-    ]
-    entries.extend(walked.others)
+    entries: list[Entry] = []
+    hashed_at = StatCache.now_ns()  # before any file is read: the racy-entry rule needs it
+    try:
+        with HashScheduler(
+            algorithm, workers=workers, progress=progress, with_stat=cache is not None
+        ) as scheduler:
+            listing = iter_tree(
+                root, rules, allow_symlinks=allow_symlinks, stat_files=cache is not None
+            )
+            for item in listing:
+                if not isinstance(item, PlannedFile):
+                    entries.append(item)
+                    continue
+                cached = None
+                if cache is not None and item.info is not None:
+                    cached = cache.lookup(item.os_path, algorithm, StatKey.of(item.info))
+                if cached is not None and item.info is not None:
+                    entries.append(FileEntry(item.path, item.info.st_size, cached))
+                else:
+                    scheduler.add(item)
+            results = scheduler.finish()
+    finally:
+        if progress is not None:
+            progress.finish()
+    planned = scheduler.files
+    entries.extend(
+        FileEntry(p.path, r.size, r.digest) for p, r in zip(planned, results, strict=True)
+    )
+    if cache is not None:
+        cache.store(
+            algorithm,
+            (
+                (p.os_path, r.stat, r.digest)
+                for p, r in zip(planned, results, strict=True)
+                if r.stat
+            ),
+            hashed_at,
+        )
     entries.sort(key=sort_key)
-    if progress is not None:
-        progress.finish()
+    _check_nfc_collisions(entries)
     return Manifest(algorithm, tuple(entries), rules)
 
 

@@ -23,8 +23,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from provenance._filehash import StatKey
 from provenance.digest.algorithms import Algorithm, is_lower_hex
-from provenance.digest.walk import StatKey
 
 log = logging.getLogger(__name__)
 

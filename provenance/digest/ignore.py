@@ -24,6 +24,7 @@ from provenance.errors import FormatError, UnreadableError, UnsupportedFileError
 IGNORE_FILE = ".provenanceignore"
 BUILTIN_PATTERNS: tuple[str, ...] = (".git/", ".provenance/")
 MAX_IGNORE_FILE_BYTES = 1 << 20
+_BUILTIN_DIRS = frozenset(p.rstrip("/") for p in BUILTIN_PATTERNS)
 
 
 def _compile(patterns: tuple[str, ...], source: str) -> pathspec.GitIgnoreSpec:
@@ -92,6 +93,13 @@ class IgnoreRules:
             raise FormatError(f"{path} is not valid UTF-8") from e
         return cls.from_lines(text.split("\n"), source=str(path))
 
+    @property
+    def builtin_only(self) -> bool:
+        """True when no pattern beyond the built-ins applies (the walk's fast path)."""
+        return len(self.patterns) == len(BUILTIN_PATTERNS)
+
     def is_ignored(self, path: str, *, is_dir: bool) -> bool:
         """Whether the root-relative POSIX ``path`` is excluded from the manifest."""
+        if self.builtin_only:
+            return is_dir and path.rpartition("/")[2] in _BUILTIN_DIRS
         return self._spec.match_file(path + "/" if is_dir else path)

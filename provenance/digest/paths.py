@@ -11,16 +11,17 @@ because a loaded manifest is untrusted input.
 from __future__ import annotations
 
 import posixpath
+import re
 import unicodedata
 
+from provenance._filehash import display
 from provenance.errors import UnsafePathError
 
+# Printable ASCII without backslash, in components that are neither empty, "." nor "..".
+_SAFE_ASCII = re.compile(r"(?!\.\.?(?:/|$))[ -.0-\[\]-~]+(?:/(?!\.\.?(?:/|$))[ -.0-\[\]-~]+)*")
 
-def display(path: str) -> str:
-    """A path as it can be shown on one line: quoted and escaped if it is not printable."""
-    if path.isprintable():
-        return path
-    return ascii(path)
+
+__all__ = ["check_link_target", "check_relative_path", "display", "name_from_os"]
 
 
 def name_from_os(name: str, parent: str) -> str:
@@ -28,6 +29,8 @@ def name_from_os(name: str, parent: str) -> str:
 
     ``parent`` is the manifest path of the containing directory, for the error message.
     """
+    if name.isascii():  # ASCII is valid UTF-8 and already NFC: the common case, made cheap
+        return name
     try:
         name.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -44,6 +47,8 @@ def check_relative_path(path: str) -> str:
     """Return ``path`` if it is a safe manifest path, else raise :class:`UnsafePathError`."""
     if not path:
         raise UnsafePathError("empty path in manifest")
+    if _SAFE_ASCII.fullmatch(path):  # the common case: no character needs a closer look
+        return path
     shown = display(path)
     if "\x00" in path:
         raise UnsafePathError(f"path contains a NUL character: {shown}")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from provenance.digest.ignore import IgnoreRules
 from provenance.digest.manifest import DirectoryEntry, SymlinkEntry
@@ -29,37 +30,12 @@ from provenance.errors import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StatKey:
-    """What identifies one version of a file on disk without reading it."""
-
-    device: int
-    inode: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, info: os.stat_result) -> StatKey:
-        """The key of a ``stat`` result."""
-        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedFile:
+class PlannedFile(NamedTuple):
     """A regular file found by the walk and waiting to be hashed."""
 
     path: str  # manifest path (NFC, POSIX, root-relative)
     os_path: str  # path to open, as the OS spells it
-    stat: StatKey
-
-
-@dataclass
-class WalkResult:
-    """The files to hash plus the entries that need no hashing."""
-
-    files: list[PlannedFile]
-    others: list[DirectoryEntry | SymlinkEntry]
+    info: os.stat_result | None  # the listing's lstat, when asked for (stat cache, sizes)
 
 
 def _kind_of(mode: int) -> str:
@@ -104,44 +80,76 @@ def _list_directory(os_dir: str, rel_dir: str) -> list[os.DirEntry[str]]:
         ) from e
 
 
+def _stat_error(error: OSError, rel: str) -> Exception:
+    if isinstance(error, FileNotFoundError):
+        return ChangedWhileReadingError(f"file disappeared while listing: {display(rel)}")
+    return UnreadableError(f"cannot stat {display(rel)}: {error.strerror}")
+
+
 def _lstat(child: os.DirEntry[str], rel: str) -> os.stat_result:
     try:
         return child.stat(follow_symlinks=False)
-    except FileNotFoundError as e:
-        raise ChangedWhileReadingError(f"file disappeared while listing: {display(rel)}") from e
     except OSError as e:
-        raise UnreadableError(f"cannot stat {display(rel)}: {e.strerror}") from e
+        raise _stat_error(e, rel) from e
 
 
-def walk_tree(root: Path, ignore: IgnoreRules, *, allow_symlinks: bool = False) -> WalkResult:
-    """List ``root`` (a directory) into files to hash and link/empty-directory entries."""
+def _classify(child: os.DirEntry[str], rel: str) -> int:
+    """The file-type bits of ``child``, from the directory listing when it has them."""
+    try:
+        if child.is_file(follow_symlinks=False):
+            return stat.S_IFREG
+        if child.is_dir(follow_symlinks=False):
+            return stat.S_IFDIR
+        if child.is_symlink():
+            return stat.S_IFLNK
+        return stat.S_IFMT(child.stat(follow_symlinks=False).st_mode)
+    except OSError as e:
+        raise _stat_error(e, rel) from e
+
+
+def iter_tree(
+    root: Path, ignore: IgnoreRules, *, allow_symlinks: bool = False, stat_files: bool = False
+) -> Iterator[PlannedFile | DirectoryEntry | SymlinkEntry]:
+    """Yield what ``root`` (a directory) holds, as it is listed, refusing what cannot be held.
+
+    Files come as :class:`PlannedFile` (to be hashed); links and empty directories come as
+    the manifest entries they will be. The order is the listing's, not the manifest's.
+    File types come from the listing itself where the file system provides them, so a file
+    costs no ``lstat`` unless ``stat_files`` asks for one (the stat cache needs it); hashing
+    checks the type again on the open file in any case.
+    """
     root_real = os.path.realpath(root)
-    result = WalkResult([], [])
+    # With only the built-in rules (the common case) no file is ever ignored, and a directory
+    # is ignored by its name alone: skip the pattern matcher on the hot path.
+    match_files = not ignore.builtin_only
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         os_dir, rel_dir = stack.pop()
+        prefix = rel_dir + "/" if rel_dir else ""
         included = 0
         for child in _list_directory(os_dir, rel_dir):
-            name = name_from_os(child.name, rel_dir)
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            info = _lstat(child, rel)
-            is_dir = stat.S_ISDIR(info.st_mode)
-            if ignore.is_ignored(rel, is_dir=is_dir):
-                continue
-            included += 1
-            if is_dir:
+            name = child.name
+            rel = prefix + (name if name.isascii() else name_from_os(name, rel_dir))
+            kind = _classify(child, rel)
+            if kind == stat.S_IFREG:
+                if match_files and ignore.is_ignored(rel, is_dir=False):
+                    continue
+                yield PlannedFile(rel, child.path, _lstat(child, rel) if stat_files else None)
+            elif kind == stat.S_IFDIR:
+                if ignore.is_ignored(rel, is_dir=True):
+                    continue
                 stack.append((child.path, rel))
-            elif stat.S_ISREG(info.st_mode):
-                result.files.append(PlannedFile(rel, child.path, StatKey.of(info)))
-            elif stat.S_ISLNK(info.st_mode) and allow_symlinks:
-                result.others.append(_check_link(root_real, child, rel))
-            elif stat.S_ISLNK(info.st_mode):
+            elif ignore.is_ignored(rel, is_dir=False):
+                continue
+            elif kind == stat.S_IFLNK and allow_symlinks:
+                yield _check_link(root_real, child, rel)
+            elif kind == stat.S_IFLNK:
                 raise UnsupportedFileError(
                     f"symbolic link found: {display(rel)}",
                     hint="pass --allow-symlinks to record links (they are never followed)",
                 )
             else:
-                raise UnsupportedFileError(f"{display(rel)} is {_kind_of(info.st_mode)}")
+                raise UnsupportedFileError(f"{display(rel)} is {_kind_of(kind)}")
+            included += 1
         if included == 0 and rel_dir:
-            result.others.append(DirectoryEntry(rel_dir))
-    return result
+            yield DirectoryEntry(rel_dir)

@@ -1,0 +1,255 @@
+"""The per-file hashing kernel, shared by in-process hashing and hashing worker processes.
+
+This module is the only code that reads file contents to digest them. It is deliberately
+import-light (no ``provenance.digest`` package, no third-party module unless blake3 is asked
+for) because it is also the body of a worker process (``python -m provenance._filehash``) that
+must start in milliseconds.
+
+Every file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` to still be a
+regular file (a path swapped for a link or a FIFO after the walk is refused, not followed or
+blocked on), and its size and timestamps are compared before and after reading: a file that
+changes while it is hashed is refused rather than given a digest of no version that existed.
+
+Worker protocol (all local pipes): argv is the algorithm name, then ``stat`` when answers must
+carry the stat key; standard input carries, per file, the OS path and the manifest path, each
+terminated by NUL; standard output answers each in order with ``OK <hex> <size>`` (plus
+``<device> <inode> <mtime_ns> <ctime_ns>`` when asked for) or, at the first failure,
+``ERR <ErrorClass> <message>`` (tab-separated) after which the worker exits. Answers come as
+input arrives, so a parent can stream work in while it is still listing a directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, Protocol, cast
+
+from provenance.errors import (
+    ChangedWhileReadingError,
+    Error,
+    InputError,
+    UnreadableError,
+    UnsupportedAlgorithmError,
+    UnsupportedFileError,
+)
+
+BUFFER_SIZE = 1 << 20  # files smaller than this are "small": one read each
+MULTITHREAD_BYTES = 8 << 20  # blake3 spreads one file over threads from this size on
+PROGRESS_STEP = 64 << 20
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class StatKey(NamedTuple):
+    """What identifies one version of a file on disk without reading it (the stat cache key).
+
+    A tuple rather than a dataclass: one may be built per file, on the hot path.
+    """
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> StatKey:
+        """The key of a ``stat`` result."""
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+class HashedFile(NamedTuple):
+    """The result for one file: its digest, its size and (when asked for) its stat key."""
+
+    digest: str
+    size: int
+    stat: StatKey | None
+
+
+def display(text: str) -> str:
+    """``text`` as it can be shown on one line: quoted and escaped if it is not printable."""
+    return text if text.isprintable() else ascii(text)
+
+
+# Called with (files completed, bytes read) as hashing goes; must be thread-safe.
+Advance = Callable[[int, int], None]
+
+
+def hasher_factory(algorithm: str, *, large_input: bool = False) -> Callable[[], _Hasher]:
+    """A constructor of fresh hash objects for an accepted algorithm name."""
+    if algorithm == "sha256":
+        return hashlib.sha256
+    if algorithm == "blake3":
+        import blake3
+
+        if large_input:  # blake3's tree mode gives the same digest on any number of threads
+            return lambda: blake3.blake3(max_threads=blake3.blake3.AUTO)
+        return blake3.blake3
+    raise UnsupportedAlgorithmError(f"unknown digest algorithm {algorithm!r}")
+
+
+_local = threading.local()
+
+
+def _buffer() -> bytearray:
+    buf: bytearray | None = getattr(_local, "buffer", None)
+    if buf is None:
+        buf = bytearray(BUFFER_SIZE)
+        _local.buffer = buf
+    return buf
+
+
+def _open(os_path: str | bytes, label: str) -> int:
+    try:
+        return os.open(os_path, _OPEN_FLAGS)
+    except FileNotFoundError as e:
+        raise ChangedWhileReadingError(f"file disappeared before it was read: {label}") from e
+    except OSError as e:
+        raise UnreadableError(f"cannot open {label}: {e.strerror}") from e
+
+
+def _result(
+    before: os.stat_result, after: os.stat_result, total: int, digest: str, label: str
+) -> HashedFile:
+    if (
+        total != after.st_size
+        or before.st_size != after.st_size
+        or before.st_mtime_ns != after.st_mtime_ns
+        or before.st_ctime_ns != after.st_ctime_ns
+    ):
+        raise ChangedWhileReadingError(f"file changed while it was being hashed: {label}")
+    return HashedFile(digest, total, StatKey.of(after))
+
+
+def hash_file(
+    os_path: str, algorithm: str, *, label: str, advance: Advance | None = None
+) -> HashedFile:
+    """Hash one regular file of any size, streaming it through one reused buffer."""
+    fd = _open(os_path, label)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise UnsupportedFileError(f"{label} is no longer a regular file")
+        hasher = hasher_factory(algorithm, large_input=before.st_size >= MULTITHREAD_BYTES)()
+        buf = _buffer()
+        total = reported = 0
+        while True:
+            n = os.readv(fd, [buf])
+            total += n
+            if n < BUFFER_SIZE:
+                # A short read of a regular file is its end; growth after it is caught below.
+                hasher.update(memoryview(buf)[:n])
+                break
+            hasher.update(buf)
+            if advance is not None and total - reported >= PROGRESS_STEP:
+                advance(0, total - reported)
+                reported = total
+        after = os.fstat(fd)
+    except OSError as e:
+        raise UnreadableError(f"cannot read {label}: {e.strerror}") from e
+    finally:
+        os.close(fd)
+    result = _result(before, after, total, hasher.hexdigest(), label)
+    if advance is not None:
+        advance(1, total - reported)
+    return result
+
+
+def hash_small_files(
+    items: Iterable[tuple[str | bytes, str]], algorithm: str, *, with_stat: bool = True
+) -> list[HashedFile]:
+    """Hash ``(os_path, label)`` pairs of files expected to fit in one read.
+
+    The hot loop for trees of many small files, kept to few Python operations per file: one
+    buffer, one read, the change check inline. A file that turns out to be larger (it grew
+    after the walk) is streamed by :func:`hash_file`.
+    """
+    new = hasher_factory(algorithm)
+    buf = _buffer()
+    view = memoryview(buf)
+    fstat, readv, close, is_reg = os.fstat, os.readv, os.close, stat.S_ISREG
+    out: list[HashedFile] = []
+    append = out.append
+    for os_path, label in items:
+        fd = _open(os_path, label)
+        try:
+            before = fstat(fd)
+            size = before.st_size
+            if size >= BUFFER_SIZE or not is_reg(before.st_mode):
+                close(fd)
+                fd = -1
+                append(hash_file(os.fsdecode(os_path), algorithm, label=label))
+                continue
+            n = readv(fd, [buf])
+            hasher = new()
+            hasher.update(view[:n])
+            after = fstat(fd)
+        except OSError as e:
+            raise UnreadableError(f"cannot read {label}: {e.strerror}") from e
+        finally:
+            if fd >= 0:
+                close(fd)
+        if (
+            n != size
+            or after.st_size != size
+            or after.st_mtime_ns != before.st_mtime_ns
+            or after.st_ctime_ns != before.st_ctime_ns
+        ):
+            raise ChangedWhileReadingError(f"file changed while it was being hashed: {label}")
+        append(HashedFile(hasher.hexdigest(), n, StatKey.of(after) if with_stat else None))
+    return out
+
+
+def _pairs(fields: list[bytes]) -> list[tuple[bytes, str]]:
+    # Paths stay bytes (os.open takes them as they are); labels are only used in errors.
+    return [(fields[i], display(fields[i + 1].decode("utf-8"))) for i in range(0, len(fields), 2)]
+
+
+def _answer(result: HashedFile) -> str:
+    if result.stat is None:
+        return f"OK {result.digest} {result.size}\n"
+    device, inode, _, mtime_ns, ctime_ns = result.stat
+    return f"OK {result.digest} {result.size} {device} {inode} {mtime_ns} {ctime_ns}\n"
+
+
+def main(argv: list[str]) -> int:
+    """Worker-process entry point; see the module docstring for the protocol.
+
+    ``argv`` is the algorithm name, then ``stat`` if answers must carry the stat key. Input
+    is consumed as it arrives and each block is answered before the next is read, so the
+    parent can stream a directory walk into the worker and see progress as it goes.
+    """
+    stdin = cast(io.BufferedReader, sys.stdin.buffer)
+    out = sys.stdout
+    with_stat = argv[1:] == ["stat"]
+    pending = b""
+    try:
+        while block := stdin.read1(1 << 16):
+            fields = (pending + block).split(b"\0")
+            pending = fields.pop()  # an incomplete field, or b""
+            if len(fields) % 2:  # a path whose label has not arrived yet
+                pending = fields.pop() + b"\0" + pending
+            results = hash_small_files(_pairs(fields), argv[0], with_stat=with_stat)
+            out.write("".join(_answer(r) for r in results))
+            out.flush()
+        if pending:
+            raise InputError("hashing worker input ended inside a record")
+    except Error as e:
+        message = " ".join(e.message.split())
+        out.write(f"ERR\t{type(e).__name__}\t{message}\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
