@@ -335,3 +335,17 @@ def test_file_changed_while_hashing_is_refused(tmp_path: Path) -> None:
 def test_root_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(Error, match="no such file or directory"):
         build_manifest(tmp_path / "missing")
+
+
+def test_nfc_collision_with_an_ascii_name(tmp_path: Path) -> None:
+    # KELVIN SIGN (U+212A) normalises to the ASCII letter K.
+    root = make_tree(tmp_path / "d", {"K": b"1", "\u212a": b"2"})
+    with pytest.raises(UnsafePathError, match="same after Unicode NFC"):
+        build_manifest(root)
+
+
+def test_nfc_collision_between_a_file_and_a_directory_with_files(tmp_path: Path) -> None:
+    nfc = "caf\u00e9"
+    root = make_tree(tmp_path / "d", {nfc: b"x", unicodedata.normalize("NFD", nfc) + "/y": b""})
+    with pytest.raises(UnsafePathError, match="same after Unicode NFC"):
+        build_manifest(root)

@@ -8,7 +8,6 @@ manifest (a file's manifest has one entry, named after the file).
 
 from __future__ import annotations
 
-import itertools
 import os
 import stat
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from provenance.digest.ignore import IgnoreRules
 from provenance.digest.manifest import Entry, FileEntry, Manifest, sort_key
 from provenance.digest.paths import display, name_from_os
 from provenance.digest.walk import PlannedFile, iter_tree
-from provenance.errors import InputError, UnreadableError, UnsafePathError, UnsupportedFileError
+from provenance.errors import InputError, UnreadableError, UnsupportedFileError
 
 
 class ArtifactKind(Enum):
@@ -66,16 +65,6 @@ def _hash_single(
     finally:
         if progress is not None:
             progress.finish()
-
-
-def _check_nfc_collisions(entries: list[Entry]) -> None:
-    """Refuse two OS names that normalise to the same manifest path (``entries`` sorted)."""
-    for previous, current in itertools.pairwise(entries):
-        if previous.path == current.path:
-            raise UnsafePathError(
-                "two names are the same after Unicode NFC normalisation: " + display(current.path),
-                hint="rename one of them",
-            )
 
 
 def build_manifest(
@@ -142,7 +131,6 @@ def build_manifest(
             hashed_at,
         )
     entries.sort(key=sort_key)
-    _check_nfc_collisions(entries)
     return Manifest(algorithm, tuple(entries), rules)
 
 

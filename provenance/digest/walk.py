@@ -86,6 +86,27 @@ def _stat_error(error: OSError, rel: str) -> Exception:
     return UnreadableError(f"cannot stat {display(rel)}: {error.strerror}")
 
 
+def _check_nfc_unique(children: list[os.DirEntry[str]], rel_dir: str) -> None:
+    """Refuse two names in one directory that are equal after NFC normalisation.
+
+    They would be one manifest entry for two files. Collisions can only arise between
+    siblings (paths share their parent's normalised name), so checking each directory that
+    has a non-ASCII name covers the whole tree; an ASCII name can collide too (KELVIN SIGN
+    normalises to "K").
+    """
+    seen: dict[str, str] = {}
+    for child in children:
+        name = name_from_os(child.name, rel_dir)
+        if name in seen:
+            where = f"{rel_dir}/{name}" if rel_dir else name
+            raise UnsafePathError(
+                f"two names are the same after Unicode NFC normalisation: {display(where)} "
+                f"({seen[name]!a} and {child.name!a})",
+                hint="rename one of them",
+            )
+        seen[name] = child.name
+
+
 def _lstat(child: os.DirEntry[str], rel: str) -> os.stat_result:
     try:
         return child.stat(follow_symlinks=False)
@@ -127,7 +148,10 @@ def iter_tree(
         os_dir, rel_dir = stack.pop()
         prefix = rel_dir + "/" if rel_dir else ""
         included = 0
-        for child in _list_directory(os_dir, rel_dir):
+        children = _list_directory(os_dir, rel_dir)
+        if not all(child.name.isascii() for child in children):
+            _check_nfc_unique(children, rel_dir)
+        for child in children:
             name = child.name
             rel = prefix + (name if name.isascii() else name_from_os(name, rel_dir))
             kind = _classify(child, rel)
