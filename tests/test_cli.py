@@ -253,3 +253,22 @@ def test_python_dash_m_entry_point(dataset: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("sha256:")
+
+
+def test_cli_algorithm_names_match_the_allow_list() -> None:
+    from provenance.cli.manifests import ALGORITHMS
+    from provenance.digest import Algorithm
+
+    assert tuple(a.value for a in Algorithm) == ALGORITHMS
+
+
+def test_help_does_not_import_the_digest_machinery() -> None:
+    code = (
+        "import sys; from provenance.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('provenance.digest', 'pathspec', "
+        "'blake3', 'sqlite3', 'rich'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

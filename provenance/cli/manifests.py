@@ -1,4 +1,8 @@
-"""``provenance digest``, ``provenance manifest [create]`` and ``provenance manifest diff``."""
+"""``provenance digest``, ``provenance manifest [create]`` and ``provenance manifest diff``.
+
+The digest machinery is imported inside the handlers, not here: building the parser (and so
+``provenance --help`` and every other command) must not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,19 @@ import json
 import stat
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from provenance._filehash import display
 from provenance.cli.progress import progress_for
-from provenance.digest import (
-    Algorithm,
-    ArtifactKind,
-    Manifest,
-    StatCache,
-    build_manifest,
-    digest_path,
-)
-from provenance.digest.paths import display
 from provenance.errors import EXIT_OK, EXIT_REFUSED, InputError, UnreadableError
-from provenance.fsutil import atomic_write
-from provenance.project import require_project
+
+if TYPE_CHECKING:
+    from provenance.digest import Algorithm, Manifest, StatCache
 
 MAX_MANIFEST_BYTES = 1 << 30
+# The names of provenance.digest.Algorithm, repeated so that the parser needs no digest import
+# (a test keeps the two equal).
+ALGORITHMS = ("sha256", "blake3")
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     hashing.add_argument(
         "--algorithm",
         default="sha256",
-        choices=[a.value for a in Algorithm],
+        choices=ALGORITHMS,
         help="digest algorithm (default sha256, the only one policies accept by default)",
     )
     hashing.add_argument(
@@ -97,6 +97,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cache(args: argparse.Namespace) -> StatCache | None:
+    from provenance.digest import StatCache
+    from provenance.project import require_project
+
     if args.cache_dir is not None:
         return StatCache(args.cache_dir)
     if args.cache:
@@ -107,6 +110,8 @@ def _cache(args: argparse.Namespace) -> StatCache | None:
 def _build(
     path: Path, args: argparse.Namespace, *, algorithm: Algorithm, manifest_like: Manifest | None
 ) -> Manifest:
+    from provenance.digest import build_manifest
+
     cache = _cache(args)
     try:
         return build_manifest(
@@ -125,6 +130,8 @@ def _build(
 
 def run_digest(args: argparse.Namespace) -> int:
     """Print the digest naming a file or directory."""
+    from provenance.digest import Algorithm, ArtifactKind, digest_path
+
     cache = _cache(args)
     try:
         result = digest_path(
@@ -161,6 +168,9 @@ def run_digest(args: argparse.Namespace) -> int:
 
 def run_manifest_create(args: argparse.Namespace) -> int:
     """Write the canonical manifest of a path."""
+    from provenance.digest import Algorithm
+    from provenance.fsutil import atomic_write
+
     manifest = _build(
         args.path, args, algorithm=Algorithm.parse(args.algorithm), manifest_like=None
     )
@@ -177,6 +187,8 @@ def run_manifest_create(args: argparse.Namespace) -> int:
 
 
 def _load_manifest(path: Path) -> Manifest:
+    from provenance.digest import Manifest
+
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_MANIFEST_BYTES + 1)
@@ -198,6 +210,8 @@ def _is_directory(path: Path) -> bool:
 
 def run_manifest_diff(args: argparse.Namespace) -> int:
     """Compare two manifests or directories."""
+    from provenance.digest import Algorithm
+
     old_is_dir, new_is_dir = _is_directory(args.old), _is_directory(args.new)
     old = None if old_is_dir else _load_manifest(args.old)
     new = None if new_is_dir else _load_manifest(args.new)

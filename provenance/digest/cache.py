@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provenance._filehash import StatKey
 from provenance.digest.algorithms import Algorithm, is_lower_hex
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,10 @@ class StatCache:
         self.hits = 0
         self.misses = 0
         self._db: sqlite3.Connection | None = None
+        import sqlite3  # only runs that use the cache pay for it
+
+        self._sqlite_error: type[Exception] = sqlite3.Error
+
         try:
             directory.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None)
@@ -80,7 +87,7 @@ class StatCache:
                 "FROM stat_cache WHERE path = ? AND algorithm = ?",
                 (self._key(os_path), algorithm.value),
             ).fetchone()
-        except sqlite3.Error as e:
+        except self._sqlite_error as e:
             log.warning("stat cache %s unreadable, hashing everything: %s", self.path, e)
             self._db = None
             row = None
@@ -120,7 +127,7 @@ class StatCache:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO stat_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
-        except sqlite3.Error as e:
+        except self._sqlite_error as e:
             log.warning("stat cache %s not updated: %s", self.path, e)
 
     def close(self) -> None:

@@ -28,10 +28,9 @@ import selectors
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import provenance
 from provenance import errors
@@ -45,6 +44,9 @@ from provenance._filehash import (
 from provenance.digest.algorithms import Algorithm
 from provenance.digest.paths import display
 from provenance.digest.walk import PlannedFile
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # Below this many small files, starting worker processes costs more than it saves.
 PROCESS_MIN_FILES = 4096
@@ -378,6 +380,8 @@ class HashScheduler:
     def _start_large(self) -> tuple[ThreadPoolExecutor | None, list[Future[None]]]:
         """Hash large files on threads (or here, when there is no parallelism to gain)."""
         if self._count > 1 and len(self._large) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
             pool = ThreadPoolExecutor(max_workers=self._count, thread_name_prefix="provenance")
             return pool, [pool.submit(self._hash_large, i) for i in self._large]
         for i in self._large:

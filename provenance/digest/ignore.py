@@ -16,10 +16,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from provenance.errors import FormatError, UnreadableError, UnsupportedFileError
+
+if TYPE_CHECKING:
+    import pathspec
 
 IGNORE_FILE = ".provenanceignore"
 BUILTIN_PATTERNS: tuple[str, ...] = (".git/", ".provenance/")
@@ -28,6 +30,8 @@ _BUILTIN_DIRS = frozenset(p.rstrip("/") for p in BUILTIN_PATTERNS)
 
 
 def _compile(patterns: tuple[str, ...], source: str) -> pathspec.GitIgnoreSpec:
+    import pathspec  # only rules beyond the built-ins need the matcher
+
     for number, line in enumerate(patterns, start=1):
         try:
             pathspec.GitIgnoreSpec.from_lines([line])
@@ -41,7 +45,7 @@ class IgnoreRules:
     """An ordered list of gitignore patterns, the built-in ones first."""
 
     patterns: tuple[str, ...] = BUILTIN_PATTERNS
-    _spec: pathspec.GitIgnoreSpec = field(init=False, repr=False, compare=False)
+    _spec: pathspec.GitIgnoreSpec | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.patterns[: len(BUILTIN_PATTERNS)] != BUILTIN_PATTERNS:
@@ -53,7 +57,8 @@ class IgnoreRules:
                 raise FormatError(
                     f"ignore list holds a blank, comment or multi-line entry: {line!r}"
                 )
-        object.__setattr__(self, "_spec", _compile(self.patterns, "ignore list"))
+        extra = len(self.patterns) > len(BUILTIN_PATTERNS)
+        object.__setattr__(self, "_spec", _compile(self.patterns, "ignore list") if extra else None)
 
     @classmethod
     def from_lines(cls, lines: list[str], *, source: str = IGNORE_FILE) -> IgnoreRules:
@@ -100,6 +105,6 @@ class IgnoreRules:
 
     def is_ignored(self, path: str, *, is_dir: bool) -> bool:
         """Whether the root-relative POSIX ``path`` is excluded from the manifest."""
-        if self.builtin_only:
+        if self._spec is None:  # the built-ins: a directory named .git or .provenance
             return is_dir and path.rpartition("/")[2] in _BUILTIN_DIRS
         return self._spec.match_file(path + "/" if is_dir else path)
