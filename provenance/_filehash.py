@@ -1,38 +1,25 @@
-"""The per-file hashing kernel, shared by in-process hashing and hashing worker processes.
+"""The per-file hashing kernel: the only code that reads file contents to digest them.
 
-This module is the only code that reads file contents to digest them. It is deliberately
-import-light (no ``provenance.digest`` package, no third-party module unless blake3 is asked
-for) because it is also the body of a worker process (``python -m provenance._filehash``) that
-must start in milliseconds.
+It is deliberately import-light (no ``provenance.digest`` package, no third-party module unless
+blake3 is asked for), so that anything needing one file's digest can use it cheaply.
 
 Every file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` to still be a
 regular file (a path swapped for a link or a FIFO after the walk is refused, not followed or
 blocked on), and its size and timestamps are compared before and after reading: a file that
 changes while it is hashed is refused rather than given a digest of no version that existed.
-
-Worker protocol (all local pipes): argv is the algorithm name, then ``stat`` when answers must
-carry the stat key; standard input carries, per file, the OS path and the manifest path, each
-terminated by NUL; standard output answers each in order with ``OK <hex> <size>`` (plus
-``<device> <inode> <mtime_ns> <ctime_ns>`` when asked for) or, at the first failure,
-``ERR <ErrorClass> <message>`` (tab-separated) after which the worker exits. Answers come as
-input arrives, so a parent can stream work in while it is still listing a directory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
-import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol, cast
+from typing import NamedTuple, Protocol
 
 from provenance.errors import (
     ChangedWhileReadingError,
-    Error,
-    InputError,
     UnreadableError,
     UnsupportedAlgorithmError,
     UnsupportedFileError,
@@ -208,48 +195,3 @@ def hash_small_files(
             raise ChangedWhileReadingError(f"file changed while it was being hashed: {label}")
         append(HashedFile(hasher.hexdigest(), n, StatKey.of(after) if with_stat else None))
     return out
-
-
-def _pairs(fields: list[bytes]) -> list[tuple[bytes, str]]:
-    # Paths stay bytes (os.open takes them as they are); labels are only used in errors.
-    return [(fields[i], display(fields[i + 1].decode("utf-8"))) for i in range(0, len(fields), 2)]
-
-
-def _answer(result: HashedFile) -> str:
-    if result.stat is None:
-        return f"OK {result.digest} {result.size}\n"
-    device, inode, _, mtime_ns, ctime_ns = result.stat
-    return f"OK {result.digest} {result.size} {device} {inode} {mtime_ns} {ctime_ns}\n"
-
-
-def main(argv: list[str]) -> int:
-    """Worker-process entry point; see the module docstring for the protocol.
-
-    ``argv`` is the algorithm name, then ``stat`` if answers must carry the stat key. Input
-    is consumed as it arrives and each block is answered before the next is read, so the
-    parent can stream a directory walk into the worker and see progress as it goes.
-    """
-    stdin = cast(io.BufferedReader, sys.stdin.buffer)
-    out = sys.stdout
-    with_stat = argv[1:] == ["stat"]
-    pending = b""
-    try:
-        while block := stdin.read1(1 << 16):
-            fields = (pending + block).split(b"\0")
-            pending = fields.pop()  # an incomplete field, or b""
-            if len(fields) % 2:  # a path whose label has not arrived yet
-                pending = fields.pop() + b"\0" + pending
-            results = hash_small_files(_pairs(fields), argv[0], with_stat=with_stat)
-            out.write("".join(_answer(r) for r in results))
-            out.flush()
-        if pending:
-            raise InputError("hashing worker input ended inside a record")
-    except Error as e:
-        message = " ".join(e.message.split())
-        out.write(f"ERR\t{type(e).__name__}\t{message}\n")
-        out.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

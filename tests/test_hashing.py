@@ -1,10 +1,10 @@
-"""Hashing gives exactly the single-threaded answer whichever path runs: in-process, threads
-for large files, or worker processes fed over pipes, and failures inside a worker surface as
-the same errors, never as a skipped file."""
+"""Hashing gives exactly the single-process answer whichever process runs which task, and a
+failure inside a worker surfaces as the same error, never as a skipped file."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -12,10 +12,31 @@ from pathlib import Path
 
 import blake3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provenance import _filehash
-from provenance.digest import Algorithm, build_manifest, digest_path, hashing
-from provenance.digest.hashing import HashScheduler
+from provenance._filehash import StatKey
+from provenance.digest import (
+    Algorithm,
+    DirectoryEntry,
+    IgnoreRules,
+    StatCache,
+    SymlinkEntry,
+    build_manifest,
+    digest_path,
+    hashing,
+)
+from provenance.digest.hashing import TreeHasher, plan
+from provenance.digest.protocol import (
+    TASK_DONE,
+    AnswerParser,
+    FieldReader,
+    encode_error,
+    encode_results,
+    encode_task,
+)
+from provenance.digest.tasks import FileResult, FilesTask, HashConfig, Result, TreeTask
 from provenance.digest.walk import PlannedFile
 from provenance.errors import ChangedWhileReadingError, Error, UnsupportedFileError
 from tests.conftest import make_tree
@@ -28,37 +49,47 @@ def _reference(algorithm: Algorithm, data: bytes) -> str:
 
 
 @pytest.fixture
-def few_files_for_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start worker processes after 64 files instead of thousands, to test that path quickly."""
-    monkeypatch.setattr(hashing, "PROCESS_MIN_FILES", 64)
-    monkeypatch.setattr(hashing, "CHUNK_FILES", 16)
+def early_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start worker processes after a few files instead of thousands, to test that path."""
+    monkeypatch.setattr(hashing, "PROCESS_MIN_FILES", 8)
+    monkeypatch.setattr(hashing, "PROCESS_MIN_BYTES", 1 << 10)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    tree = {f"d{i % 7}/f{i}": bytes([i % 256]) * (i * 37) for i in range(300)}
+    tree = {f"d{i % 7}/s{i % 3}/f{i}": bytes([i % 256]) * (i * 37) for i in range(300)}
+    tree["top.txt"] = b"top"
     tree["big"] = b"\x01" * (_filehash.BUFFER_SIZE * 3 + 12345)
-    tree["big2"] = b"\x02" * (_filehash.BUFFER_SIZE + 1)
+    tree["d1/big2"] = b"\x02" * (_filehash.BUFFER_SIZE + 1)
     make_tree(root, tree)
+    (root / "d2" / "empty").mkdir()
     return tree
 
 
-@pytest.mark.usefixtures("few_files_for_processes")
+@pytest.mark.usefixtures("early_workers")
 @pytest.mark.parametrize("algorithm", list(Algorithm))
-def test_every_hashing_path_gives_the_same_manifest(tmp_path: Path, algorithm: Algorithm) -> None:
+def test_every_process_layout_gives_the_same_manifest(tmp_path: Path, algorithm: Algorithm) -> None:
     tree = _tree(tmp_path / "d")
-    in_process = build_manifest(tmp_path / "d", algorithm=algorithm, workers=1)
-    processes = build_manifest(tmp_path / "d", algorithm=algorithm, workers=2)
-    assert in_process == processes
-    by_path = {e.path: e for e in processes.entries}
-    for rel in ("d3/f10", "d0/f0", "big", "big2"):
+    one = build_manifest(tmp_path / "d", algorithm=algorithm, workers=1)
+    for workers in (2, 3):
+        assert build_manifest(tmp_path / "d", algorithm=algorithm, workers=workers) == one
+    by_path = {e.path: e for e in one.entries}
+    assert isinstance(by_path["d2/empty"], DirectoryEntry)
+    for rel in ("d3/s1/f10", "d0/s0/f0", "big", "d1/big2", "top.txt"):
         assert by_path[rel].digest == _reference(algorithm, tree[rel])  # type: ignore[union-attr]
 
 
-def test_small_tree_with_large_files_uses_threads(tmp_path: Path) -> None:
-    tree = _tree(tmp_path / "d")
-    manifest = build_manifest(tmp_path / "d", workers=4)
-    by_path = {e.path: e for e in manifest.entries}
-    assert by_path["big"].digest == hashlib.sha256(tree["big"]).hexdigest()  # type: ignore[union-attr]
+def test_plan_cuts_the_top_of_the_tree_into_tasks(tmp_path: Path) -> None:
+    _tree(tmp_path / "d")
+    (tmp_path / "d" / "link").symlink_to("top.txt")
+    config = HashConfig(str(tmp_path / "d"), Algorithm.SHA256, IgnoreRules().patterns, True)
+    tasks, found = plan(config, IgnoreRules(), processes=2)
+    trees = sorted(t.path for t in tasks if isinstance(t, TreeTask))
+    files = sorted(f.path for t in tasks if isinstance(t, FilesTask) for f in t.files)
+    assert trees == sorted([f"d{i}/s{j}" for i in range(7) for j in range(3)] + ["d2/empty"])
+    assert files == ["big", "d1/big2", "top.txt"]
+    # Few files in a directory: one task each, so large ones are hashed side by side.
+    assert all(len(t.files) == 1 for t in tasks if isinstance(t, FilesTask))
+    assert found == [SymlinkEntry("link", "top.txt")]
 
 
 def test_large_file_with_multithreaded_blake3(tmp_path: Path) -> None:
@@ -69,91 +100,145 @@ def test_large_file_with_multithreaded_blake3(tmp_path: Path) -> None:
     assert result.digest.value == blake3.blake3(data).hexdigest()
 
 
-def _planned(root: Path, count: int) -> list[PlannedFile]:
+def _files_tasks(root: Path, count: int, per_task: int) -> list[FilesTask]:
     make_tree(root, {f"f{i:04d}": str(i).encode() for i in range(count)})
-    return [PlannedFile(f"f{i:04d}", str(root / f"f{i:04d}"), None) for i in range(count)]
+    files = [PlannedFile(f"f{i:04d}", str(root / f"f{i:04d}"), None) for i in range(count)]
+    return [FilesTask(tuple(files[i : i + per_task])) for i in range(0, count, per_task)]
 
 
-@pytest.mark.usefixtures("few_files_for_processes")
-def test_missing_file_in_a_worker_is_an_error(tmp_path: Path) -> None:
-    files = _planned(tmp_path / "d", 100)
-    files.insert(80, PlannedFile("gone", str(tmp_path / "d" / "gone"), None))
-    with (
-        pytest.raises(ChangedWhileReadingError, match="disappeared before it was read: gone"),
-        HashScheduler(Algorithm.SHA256, workers=2) as scheduler,
-    ):
-        for planned in files:
-            scheduler.add(planned)
-        scheduler.finish()
+def _config(root: Path) -> HashConfig:
+    return HashConfig(str(root), Algorithm.SHA256, IgnoreRules().patterns)
 
 
-@pytest.mark.usefixtures("few_files_for_processes")
-def test_fifo_in_a_worker_is_refused_not_blocked_on(tmp_path: Path) -> None:
-    files = _planned(tmp_path / "d", 100)
+@pytest.mark.usefixtures("early_workers")
+def test_missing_file_is_an_error_from_any_process(tmp_path: Path) -> None:
+    tasks = _files_tasks(tmp_path / "d", 100, 10)
+    gone = PlannedFile("gone", str(tmp_path / "d" / "gone"), None)
+    tasks[0] = FilesTask((*tasks[0].files, gone))  # the front: taken by a worker
+    with pytest.raises(ChangedWhileReadingError, match="disappeared before it was read: gone"):
+        TreeHasher(_config(tmp_path / "d"), workers=2).run(tasks)
+
+
+@pytest.mark.usefixtures("early_workers")
+def test_fifo_is_refused_not_blocked_on(tmp_path: Path) -> None:
+    tasks = _files_tasks(tmp_path / "d", 100, 10)
     os.mkfifo(tmp_path / "d" / "pipe")
-    files.append(PlannedFile("pipe", str(tmp_path / "d" / "pipe"), None))
-    with (
-        pytest.raises(UnsupportedFileError, match="pipe is no longer a regular file"),
-        HashScheduler(Algorithm.SHA256, workers=2) as scheduler,
-    ):
-        for planned in files:
-            scheduler.add(planned)
-        scheduler.finish()
+    pipe = PlannedFile("pipe", str(tmp_path / "d" / "pipe"), None)
+    tasks[0] = FilesTask((*tasks[0].files, pipe))
+    with pytest.raises(UnsupportedFileError, match="pipe is no longer a regular file"):
+        TreeHasher(_config(tmp_path / "d"), workers=2).run(tasks)
 
 
-@pytest.mark.usefixtures("few_files_for_processes")
-def test_a_crashed_worker_is_an_error(tmp_path: Path) -> None:
-    files = _planned(tmp_path / "d", 200)
-    with (
-        pytest.raises(Error, match="hashing worker failed"),
-        HashScheduler(Algorithm.SHA256, workers=2) as scheduler,
-    ):
-        for planned in files:
-            scheduler.add(planned)
-        for worker in scheduler._workers:
-            worker.process.kill()
-        scheduler.finish()
+@pytest.mark.usefixtures("early_workers")
+def test_a_crashed_worker_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks = _files_tasks(tmp_path / "d", 200, 10)
+    original = hashing._Worker.__init__
+
+    def start_then_die(self: hashing._Worker, config: HashConfig) -> None:
+        original(self, config)
+        self.process.kill()
+
+    monkeypatch.setattr(hashing._Worker, "__init__", start_then_die)
+    with pytest.raises(Error, match="hashing worker failed"):
+        TreeHasher(_config(tmp_path / "d"), workers=2).run(tasks)
 
 
-def _worker(stdin: bytes, *args: str) -> str:
+@pytest.mark.usefixtures("early_workers")
+def test_workers_answer_from_the_stat_cache(tmp_path: Path) -> None:
+    _tree(tmp_path / "d")
+    cache = StatCache(tmp_path / "cache", racy_window_ns=0)
+    first = build_manifest(tmp_path / "d", cache=cache, workers=2)
+    files = first.file_count
+    assert (cache.hits, cache.misses) == (0, files)
+    assert build_manifest(tmp_path / "d", cache=cache, workers=2) == first
+    assert (cache.hits, cache.misses) == (files, files)
+
+
+results_strategy = st.lists(
+    st.one_of(
+        st.builds(
+            FileResult,
+            st.text(
+                st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), min_size=1
+            ),
+            st.integers(0, 2**53),
+            st.text("0123456789abcdef", min_size=64, max_size=64),
+            st.none() | st.builds(StatKey, *[st.integers(0, 2**63)] * 5),
+            st.booleans(),
+        ),
+        st.builds(DirectoryEntry, st.text(st.characters(blacklist_characters="\0"), min_size=1)),
+    ),
+    max_size=20,
+)
+
+
+@given(results_strategy, st.integers(1, 50))
+def test_answers_survive_any_split_of_the_stream(results: list[Result], step: int) -> None:
+    data = encode_results(results) + b"e\0"
+    parser = AnswerParser()
+    parsed: list[object] = []
+    for i in range(0, len(data), step):
+        parsed.extend(parser.feed(data[i : i + step]))
+    assert parsed == [*results, TASK_DONE]
+
+
+def test_worker_error_is_raised_with_its_class() -> None:
+    data = encode_error(UnsupportedFileError("x is a FIFO\nsecond line"))
+    with pytest.raises(UnsupportedFileError, match=r"^x is a FIFO second line$"):
+        AnswerParser().feed(data)
+
+
+def test_unknown_answer_is_a_protocol_error() -> None:
+    with pytest.raises(Error, match="out of protocol"):
+        AnswerParser().feed(b"zzz\0")
+
+
+def test_tasks_round_trip_through_the_field_reader(tmp_path: Path) -> None:
+    tasks = [
+        TreeTask(str(tmp_path / "caf\u00e9"), "caf\u00e9"),
+        FilesTask((PlannedFile("a b", "/x/a b", None), PlannedFile("n\nl", "/x/n\nl", None))),
+    ]
+    reader = FieldReader(io.BufferedReader(io.BytesIO(b"".join(map(encode_task, tasks)))))  # type: ignore[arg-type]
+    assert [reader.task(), reader.task(), reader.task()] == [*tasks, None]
+
+
+def test_worker_process_end_to_end(tmp_path: Path) -> None:
+    make_tree(tmp_path / "d", {"a/x": b"abc", "a/e/.keep": b""})
+    config = _config(tmp_path / "d")
+    stdin = config.to_bytes() + b"\0" + encode_task(TreeTask(str(tmp_path / "d" / "a"), "a"))
     result = subprocess.run(
-        [sys.executable, "-m", "provenance._filehash", *args],
+        [sys.executable, "-m", "provenance.digest.worker"],
         input=stdin,
         capture_output=True,
         check=True,
     )
-    return result.stdout.decode()
-
-
-def test_worker_protocol(tmp_path: Path) -> None:
-    (tmp_path / "a").write_bytes(b"abc")
-    (tmp_path / "b").write_bytes(b"")
-    records = f"{tmp_path / 'a'}\0a\0{tmp_path / 'b'}\0b\0".encode()
-    lines = _worker(records, "sha256").splitlines()
-    assert lines == [
-        f"OK {hashlib.sha256(b'abc').hexdigest()} 3",
-        f"OK {hashlib.sha256(b'').hexdigest()} 0",
-    ]
-    with_stat = _worker(records, "sha256", "stat").splitlines()[0].split()
-    info = (tmp_path / "a").stat()
-    assert with_stat[3:] == [
-        str(info.st_dev),
-        str(info.st_ino),
-        str(info.st_mtime_ns),
-        str(info.st_ctime_ns),
-    ]
-
-
-def test_worker_reports_the_first_error_and_stops(tmp_path: Path) -> None:
-    (tmp_path / "a").write_bytes(b"abc")
-    records = f"{tmp_path / 'missing'}\0missing\0{tmp_path / 'a'}\0a\0".encode()
-    assert _worker(records, "sha256") == (
-        "ERR\tChangedWhileReadingError\tfile disappeared before it was read: missing\n"
+    parsed = AnswerParser().feed(result.stdout)
+    assert sorted(parsed[:-1], key=str) == sorted(
+        [
+            FileResult("a/e/.keep", 0, hashlib.sha256(b"").hexdigest(), None, False),
+            FileResult("a/x", 3, hashlib.sha256(b"abc").hexdigest(), None, False),
+        ],
+        key=str,
     )
+    assert parsed[-1] is TASK_DONE
 
 
-def test_worker_refuses_a_truncated_record(tmp_path: Path) -> None:
-    assert _worker(b"/etc/hostname\0hostname", "sha256").startswith("ERR\tInputError\t")
+def test_worker_reports_a_refusal_in_its_subtree(tmp_path: Path) -> None:
+    make_tree(tmp_path / "d", {"a/x": b"abc"})
+    (tmp_path / "d" / "a" / "link").symlink_to("x")
+    stdin = (
+        _config(tmp_path / "d").to_bytes()
+        + b"\0"
+        + encode_task(TreeTask(str(tmp_path / "d" / "a"), "a"))
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "provenance.digest.worker"],
+        input=stdin,
+        capture_output=True,
+        check=True,
+    )
+    with pytest.raises(UnsupportedFileError, match="symbolic link found: a/link"):
+        AnswerParser().feed(result.stdout)
 
 
 class Recorder:
@@ -175,7 +260,7 @@ class Recorder:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.usefixtures("few_files_for_processes")
+@pytest.mark.usefixtures("early_workers")
 def test_progress_accounts_for_every_file_and_byte(tmp_path: Path, workers: int) -> None:
     tree = _tree(tmp_path / "d")
     recorder = Recorder()

@@ -17,6 +17,7 @@ from provenance.digest import (
     IgnoreRules,
     SymlinkEntry,
     build_manifest,
+    digest_path,
 )
 from provenance.errors import (
     ChangedWhileReadingError,
@@ -313,6 +314,7 @@ def test_file_changed_while_hashing_is_refused(tmp_path: Path) -> None:
     from provenance._filehash import PROGRESS_STEP
 
     root = make_tree(tmp_path / "d", {"big.bin": b"\x00" * (2 * PROGRESS_STEP + 10)})
+    target = root / "big.bin"
 
     class Appender:
         """Appends to the file from the progress callback, i.e. in the middle of hashing."""
@@ -321,15 +323,15 @@ def test_file_changed_while_hashing_is_refused(tmp_path: Path) -> None:
             pass
 
         def advance(self, files: int, nbytes: int) -> None:
-            if files == 0:
-                with (root / "big.bin").open("ab") as handle:
+            if files == 0:  # a report in the middle of the file
+                with target.open("ab") as handle:
                     handle.write(b"poison")
 
         def finish(self) -> None:
             pass
 
     with pytest.raises(ChangedWhileReadingError, match="changed while it was being hashed"):
-        build_manifest(root, progress=Appender())
+        digest_path(target, progress=Appender())
 
 
 def test_root_that_does_not_exist(tmp_path: Path) -> None:

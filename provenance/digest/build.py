@@ -16,12 +16,12 @@ from pathlib import Path
 
 from provenance._filehash import HashedFile, StatKey, hash_file
 from provenance.digest.algorithms import Algorithm, Digest
-from provenance.digest.cache import StatCache
-from provenance.digest.hashing import HashScheduler, Progress
+from provenance.digest.cache import RACY_WINDOW_NS, StatCache
+from provenance.digest.hashing import Progress, TreeHasher, plan
 from provenance.digest.ignore import IgnoreRules
 from provenance.digest.manifest import Entry, FileEntry, Manifest, sort_key
 from provenance.digest.paths import display, name_from_os
-from provenance.digest.walk import PlannedFile, iter_tree
+from provenance.digest.tasks import FileResult, HashConfig, cache_path
 from provenance.errors import InputError, UnreadableError, UnsupportedFileError
 
 
@@ -92,41 +92,33 @@ def build_manifest(
     if not stat.S_ISDIR(info.st_mode):
         raise UnsupportedFileError(f"{root} is neither a regular file nor a directory")
     rules = ignore if ignore is not None else IgnoreRules.for_directory(root)
-    entries: list[Entry] = []
+    config = HashConfig(
+        root=os.fspath(root),
+        algorithm=algorithm,
+        ignore=rules.patterns,
+        allow_symlinks=allow_symlinks,
+        cache_dir=os.fspath(cache.directory) if cache is not None else None,
+        racy_window_ns=cache.racy_window_ns if cache is not None else RACY_WINDOW_NS,
+    )
     hashed_at = StatCache.now_ns()  # before any file is read: the racy-entry rule needs it
+    hasher = TreeHasher(config, workers=workers, progress=progress, cache=cache)
     try:
-        with HashScheduler(
-            algorithm, workers=workers, progress=progress, with_stat=cache is not None
-        ) as scheduler:
-            listing = iter_tree(
-                root, rules, allow_symlinks=allow_symlinks, stat_files=cache is not None
-            )
-            for item in listing:
-                if not isinstance(item, PlannedFile):
-                    entries.append(item)
-                    continue
-                cached = None
-                if cache is not None and item.info is not None:
-                    cached = cache.lookup(item.os_path, algorithm, StatKey.of(item.info))
-                if cached is not None and item.info is not None:
-                    entries.append(FileEntry(item.path, item.info.st_size, cached))
-                else:
-                    scheduler.add(item)
-            results = scheduler.finish()
+        tasks, found = plan(config, rules, processes=hasher.processes)
+        results = hasher.run(tasks)
     finally:
         if progress is not None:
             progress.finish()
-    planned = scheduler.files
+    entries: list[Entry] = list(found)
     entries.extend(
-        FileEntry(p.path, r.size, r.digest) for p, r in zip(planned, results, strict=True)
+        FileEntry(r.path, r.size, r.digest) if isinstance(r, FileResult) else r for r in results
     )
     if cache is not None:
         cache.store(
             algorithm,
             (
-                (p.os_path, r.stat, r.digest)
-                for p, r in zip(planned, results, strict=True)
-                if r.stat
+                (cache_path(config.root, r.path), r.stat, r.digest)
+                for r in results
+                if isinstance(r, FileResult) and r.stat is not None
             ),
             hashed_at,
         )

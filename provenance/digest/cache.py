@@ -53,7 +53,15 @@ CREATE TABLE IF NOT EXISTS stat_cache (
 class StatCache:
     """Digests of files keyed by absolute path, algorithm and stat; see the module docstring."""
 
-    def __init__(self, directory: Path, *, racy_window_ns: int = RACY_WINDOW_NS) -> None:
+    def __init__(
+        self, directory: Path, *, racy_window_ns: int = RACY_WINDOW_NS, read_only: bool = False
+    ) -> None:
+        """Open (creating unless ``read_only``) the cache in ``directory``.
+
+        Hashing worker processes open it read-only: they look digests up, and the parent
+        process alone records new ones.
+        """
+        self.directory = directory
         self.path = directory / CACHE_FILE
         self.racy_window_ns = racy_window_ns
         self.hits = 0
@@ -62,8 +70,11 @@ class StatCache:
         import sqlite3  # only runs that use the cache pay for it
 
         self._sqlite_error: type[Exception] = sqlite3.Error
-
         try:
+            if read_only:
+                uri = f"{self.path.absolute().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                return
             directory.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -73,11 +84,11 @@ class StatCache:
             log.warning("stat cache %s unusable, hashing everything: %s", self.path, e)
 
     @staticmethod
-    def _key(os_path: str) -> bytes:
-        return os.fsencode(os.path.abspath(os_path))
+    def _key(path: str) -> bytes:
+        return os.fsencode(os.path.abspath(path))
 
-    def lookup(self, os_path: str, algorithm: Algorithm, key: StatKey) -> str | None:
-        """The cached digest of ``os_path`` if it is still valid for ``key``, else None."""
+    def lookup(self, path: str, algorithm: Algorithm, key: StatKey) -> str | None:
+        """The cached digest of the file at ``path`` if still valid for ``key``, else None."""
         if self._db is None:
             self.misses += 1
             return None
@@ -85,7 +96,7 @@ class StatCache:
             row = self._db.execute(
                 "SELECT device, inode, size, mtime_ns, ctime_ns, digest, hashed_at_ns "
                 "FROM stat_cache WHERE path = ? AND algorithm = ?",
-                (self._key(os_path), algorithm.value),
+                (self._key(path), algorithm.value),
             ).fetchone()
         except self._sqlite_error as e:
             log.warning("stat cache %s unreadable, hashing everything: %s", self.path, e)
@@ -104,7 +115,7 @@ class StatCache:
     def store(
         self, algorithm: Algorithm, items: Iterable[tuple[str, StatKey, str]], hashed_at_ns: int
     ) -> None:
-        """Record ``(os_path, stat, digest)`` triples hashed from ``hashed_at_ns`` on."""
+        """Record ``(path, stat, digest)`` triples hashed from ``hashed_at_ns`` on."""
         if self._db is None:
             return
         rows = [

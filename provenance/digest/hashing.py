@@ -1,63 +1,66 @@
-"""Hashing many files fast, on every core, while the directory is still being listed.
+"""Hashing a tree on every core: the calling process and worker processes share the tasks.
 
-Two kinds of parallelism, each where it pays:
+Per-file work in Python is dominated by system calls and interpreter overhead, and threads only
+contend for the GIL on it (measured: two threads are *slower* than one), so parallelism comes
+from processes. The tree is cut into tasks (:func:`plan`): the top directories are listed here
+and their subtrees become *tree tasks* that a process lists and hashes on its own, so that no
+process ships file names to another; files found while cutting become *files tasks*. The
+calling process runs tasks itself and, once the work proves large enough to pay for them,
+starts worker processes (:mod:`provenance.digest.worker`) that take tasks from the same queue
+and stream results back over pipes, read without threads whenever the calling process is
+between two batches of its own.
 
-* **Large files** are hashed by threads. hashlib and blake3 release the GIL on each 1 MiB
-  update, so threads keep every core busy; one buffer per thread keeps memory flat.
-* **Many small files** are the opposite case: per-file system calls and Python work dominate,
-  and threads only contend for the GIL (measured: two threads are *slower* than one). They are
-  streamed to worker **processes** running :mod:`provenance._filehash` over pipes, while the
-  walk goes on, so listing and hashing overlap. Workers are plain ``python -I -c`` subprocesses
-  rather than ``multiprocessing`` ones, whose start methods either fork a threaded process or
-  re-import the caller's ``__main__`` -- neither acceptable inside a library.
-
-Until a few thousand files have been seen, starting processes would cost more than it saves,
-so small trees are hashed in the calling thread (their large files on threads). Once workers
-run, every file goes to them: a worker process streams a large file as well as a thread does.
-A worker that fails, crashes or answers out of protocol is an error, never a skipped file; on
-any error every worker is killed.
+Workers are plain ``python -I -c`` subprocesses rather than ``multiprocessing`` ones, whose start
+methods either fork a threaded process or re-import the caller's ``__main__`` -- neither
+acceptable inside a library. A worker that fails, crashes or answers out of protocol is an
+error, never a skipped file; on any error every worker is killed.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import os
 import selectors
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import provenance
 from provenance import errors
-from provenance._filehash import (
-    BUFFER_SIZE,
-    HashedFile,
-    StatKey,
-    hash_file,
-    hash_small_files,
+from provenance.digest.cache import StatCache
+from provenance.digest.ignore import IgnoreRules
+from provenance.digest.manifest import DirectoryEntry, SymlinkEntry
+from provenance.digest.protocol import TASK_DONE, AnswerParser, encode_task
+from provenance.digest.tasks import (
+    BATCH_FILES,
+    FileResult,
+    FilesTask,
+    HashConfig,
+    Result,
+    Task,
+    TaskRunner,
+    TreeTask,
 )
-from provenance.digest.algorithms import Algorithm
-from provenance.digest.paths import display
-from provenance.digest.walk import PlannedFile
+from provenance.digest.walk import list_directory
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-# Below this many small files, starting worker processes costs more than it saves.
-PROCESS_MIN_FILES = 4096
-CHUNK_FILES = 256  # small files per message to a worker, and between progress reports
+# Start worker processes once this much has been hashed here and work remains.
+PROCESS_MIN_FILES = 2048
+PROCESS_MIN_BYTES = 64 << 20
+# Cut the tree until there are this many tree tasks per process, or this deep.
+TASKS_PER_PROCESS = 8
+MAX_PLAN_DEPTH = 4
+WORKER_QUEUE = 2  # tasks sent ahead to each worker
+PIPE_BYTES = 1 << 20  # larger pipes: a worker rarely waits while this process hashes
 
 
 class Progress(Protocol):
-    """Receives progress reports; called from worker threads, so it must be thread-safe."""
+    """Receives progress reports from the process that runs the scheduler."""
 
     def found(self, files: int, nbytes: int) -> None:
-        """The walk found more work (totals grow while a tree is being listed)."""
+        """Files were found (totals grow while a tree is being listed)."""
 
     def advance(self, files: int, nbytes: int) -> None:
         """Work was done: ``files`` completed and ``nbytes`` read."""
@@ -67,7 +70,7 @@ class Progress(Protocol):
 
 
 def default_workers() -> int:
-    """One hashing worker per available core, at most 32."""
+    """One hashing process per available core, at most 32."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -75,59 +78,63 @@ def default_workers() -> int:
     return max(1, min(32, cores))
 
 
-_WORKER_ERRORS: dict[str, type[errors.Error]] = {
-    cls.__name__: cls
-    for cls in (
-        errors.ChangedWhileReadingError,
-        errors.InputError,
-        errors.UnreadableError,
-        errors.UnsupportedFileError,
-        errors.UnsupportedAlgorithmError,
-    )
-}
+def plan(
+    config: HashConfig, ignore: IgnoreRules, *, processes: int
+) -> tuple[list[Task], list[DirectoryEntry | SymlinkEntry]]:
+    """Cut the tree into tasks, listing only its top directories here.
+
+    Returns the tasks and the entries found while listing (links, empty directories).
+    Directories are listed breadth first until there are enough subtrees to keep every
+    process busy, or :data:`MAX_PLAN_DEPTH` is reached; files met on the way are grouped into
+    files tasks small enough to share out (a directory of a few large files gives one task per
+    file, so they are hashed side by side).
+    """
+    root_real = os.path.realpath(config.root)
+    frontier: list[tuple[str, str]] = [(config.root, "")]
+    tasks: list[Task] = []
+    found: list[DirectoryEntry | SymlinkEntry] = []
+    depth = 0
+    while frontier:
+        if depth and (len(frontier) >= TASKS_PER_PROCESS * processes or depth >= MAX_PLAN_DEPTH):
+            tasks.extend(TreeTask(os_path, path) for os_path, path in frontier)
+            break
+        next_frontier: list[tuple[str, str]] = []
+        for os_dir, rel_dir in frontier:
+            listing = list_directory(
+                os_dir,
+                rel_dir,
+                ignore,
+                root_real=root_real,
+                allow_symlinks=config.allow_symlinks,
+                stat_files=config.cache_dir is not None,
+            )
+            found.extend(listing.others)
+            files = listing.files
+            size = max(1, min(BATCH_FILES, -(-len(files) // (processes * 4))))
+            tasks.extend(FilesTask(tuple(files[i : i + size])) for i in range(0, len(files), size))
+            next_frontier.extend(listing.subdirectories)
+        frontier = next_frontier
+        depth += 1
+    return tasks, found
 
 
-def _worker_command(algorithm: Algorithm, *, with_stat: bool) -> list[str]:
+def _worker_command() -> list[str]:
     # -I ignores PYTHON* variables and the user site; the package's own location is put on the
     # path explicitly, so a source checkout works as well as an installed copy.
     package_parent = str(Path(provenance.__file__).resolve().parent.parent)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from provenance._filehash import main; sys.exit(main(sys.argv[2:]))"
+        "from provenance.digest.worker import main; sys.exit(main())"
     )
-    command = [sys.executable, "-I", "-c", code, package_parent, algorithm.value]
-    return [*command, "stat"] if with_stat else command
-
-
-# Builds a HashedFile without the named tuple's Python-level constructor (hot path).
-_new_hashed: Callable[[tuple[str, int, StatKey | None]], HashedFile] = functools.partial(
-    tuple.__new__, HashedFile
-)
-
-
-def _parse_answer(line: bytes) -> HashedFile:
-    fields = line.split()
-    if not fields or fields[0] != b"OK" or len(fields) not in (3, 7):
-        raise ValueError(line)
-    size = int(fields[2])
-    key = None
-    if len(fields) == 7:
-        device, inode, mtime_ns, ctime_ns = map(int, fields[3:])
-        key = StatKey(device, inode, size, mtime_ns, ctime_ns)
-    return HashedFile(fields[1].decode("ascii"), size, key)
+    return [sys.executable, "-I", "-c", code, package_parent]
 
 
 class _Worker:
-    """One hashing worker process, driven without threads through non-blocking pipes.
+    """One worker process, driven without threads through non-blocking pipes."""
 
-    The scheduler's thread writes file records and reads answers whenever the pipes are
-    ready (:meth:`HashScheduler._pump`); no reader or writer threads compete with the walk
-    for the GIL.
-    """
-
-    def __init__(self, algorithm: Algorithm, *, with_stat: bool) -> None:
+    def __init__(self, config: HashConfig) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            _worker_command(algorithm, with_stat=with_stat),
+            _worker_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -135,32 +142,29 @@ class _Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin_fd: int | None = self.process.stdin.fileno()
         self.stdout_fd: int | None = self.process.stdout.fileno()
-        os.set_blocking(self.stdin_fd, False)
-        os.set_blocking(self.stdout_fd, False)
-        self.outbox = bytearray()  # records not yet accepted by the pipe
-        self.closing = False  # no more records will be added
-        self.sent: collections.deque[int] = collections.deque()  # indices awaiting answers
-        self.partial = b""  # an answer line not yet complete
-        self.error: errors.Error | None = None
+        for fd in (self.stdin_fd, self.stdout_fd):
+            os.set_blocking(fd, False)
+            with contextlib.suppress(AttributeError, OSError):  # Linux only; an optimisation
+                import fcntl
+
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self.outbox = bytearray(config.to_bytes() + b"\0")
+        self.tasks = 0  # sent and not yet done
+        self.closing = False  # no more tasks will be sent
+        self.parser = AnswerParser()
         self.reaped = False
 
-    @property
-    def outstanding(self) -> int:
-        """Files sent and not yet answered."""
-        return len(self.sent)
-
-    def send(self, indices: list[int], payload: bytes) -> None:
-        self.sent.extend(indices)
-        self.outbox += payload
+    def send(self, task: Task) -> None:
+        self.outbox += encode_task(task)
+        self.tasks += 1
 
     def write_some(self) -> None:
-        """Write what the pipe accepts; close standard input once everything is written."""
+        """Write what the pipe accepts; close standard input once all is written and closing."""
         if self.stdin_fd is None:
             return
         try:
             if self.outbox:
-                written = os.write(self.stdin_fd, self.outbox)
-                del self.outbox[:written]
+                del self.outbox[: os.write(self.stdin_fd, self.outbox)]
         except BlockingIOError:
             return
         except OSError:  # the worker is gone: its answer or exit status says why
@@ -172,43 +176,27 @@ class _Worker:
                 self.process.stdin.close()
             self.stdin_fd = None
 
-    def read_some(self) -> list[tuple[int, HashedFile]]:
-        """Read available answers; return ``(index, result)`` pairs; note EOF and errors."""
+    def read_some(self) -> list[Result]:
+        """Read and parse what is available (raising the worker's error, if it sent one)."""
         if self.stdout_fd is None:
             return []
         try:
-            data = os.read(self.stdout_fd, 1 << 16)
+            data = os.read(self.stdout_fd, PIPE_BYTES)
         except BlockingIOError:
             return []
         if not data:
             self.stdout_fd = None
             return []
-        lines = (self.partial + data).split(b"\n")
-        self.partial = lines.pop()
-        answers: list[tuple[int, HashedFile]] = []
-        append, next_index, sent = answers.append, self.sent.popleft, self.sent
-        for line in lines:
-            try:
-                if line[:3] == b"OK " and line[67:68] == b" " and len(line) < 90:
-                    # The common answer, "OK <64 hex> <size>", parsed without splitting.
-                    result = _new_hashed((line[3:67].decode("ascii"), int(line[68:]), None))
-                else:
-                    result = _parse_answer(line)
-            except ValueError:
-                if line.startswith(b"ERR\t"):
-                    _, name, message = line.decode("utf-8", "replace").split("\t", 2)
-                    self.error = _WORKER_ERRORS.get(name, errors.InputError)(message)
-                else:
-                    self.error = errors.Error(f"hashing worker answered out of protocol: {line!r}")
-                break
-            if not sent:
-                self.error = errors.Error("hashing worker answered more files than it was sent")
-                break
-            append((next_index(), result))
-        return answers
+        results: list[Result] = []
+        for item in self.parser.feed(data):
+            if item is TASK_DONE:
+                self.tasks -= 1
+            else:
+                results.append(item)  # type: ignore[arg-type]
+        return results
 
     def reap(self) -> None:
-        """Wait for the exited worker; raise its error, or one for a crash or missing answer.
+        """Wait for the exited worker; raise for a crash or a task left unanswered.
 
         Only the first call waits and raises; later ones (from clean-up) do nothing.
         """
@@ -222,94 +210,98 @@ class _Worker:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-        if self.error is not None:
-            raise self.error
-        if status != 0 or self.sent:
+        if status != 0 or self.tasks:
             last = stderr.splitlines()[-1] if stderr else f"exit status {status}"
-            raise errors.Error(
-                f"hashing worker failed with {len(self.sent)} files unanswered: {last}"
-            )
+            raise errors.Error(f"hashing worker failed with {self.tasks} tasks unfinished: {last}")
 
     def kill(self) -> None:
         if not self.reaped:
             self.process.kill()
-        with contextlib.suppress(errors.Error):
-            self.reap()
+            with contextlib.suppress(errors.Error):
+                self.reap()
 
 
-class HashScheduler:
-    """Accepts files as a walk finds them and hashes them; see the module docstring.
-
-    Use as a context manager: leaving it with an exception kills every worker.
-    """
+class TreeHasher:
+    """Runs tasks in this process and, when the work is large, in worker processes."""
 
     def __init__(
         self,
-        algorithm: Algorithm,
+        config: HashConfig,
         *,
         workers: int | None = None,
         progress: Progress | None = None,
-        with_stat: bool = False,
+        cache: StatCache | None = None,
     ) -> None:
-        self.algorithm = algorithm
-        self._with_stat = with_stat
-        self.files: list[PlannedFile] = []
-        self._count = workers or default_workers()
+        self.config = config
+        self.processes = workers or default_workers()
         self._progress = progress
-        self._results: list[HashedFile | None] = []
-        self._small: list[int] = []  # small files not yet handed to a worker
-        self._large: list[int] = []
+        self._cache = cache
+        self._runner = TaskRunner(config, cache)
         self._workers: list[_Worker] = []
+        self._results: list[Result] = []
+        self._files = 0
+        self._bytes = 0
 
-    def __enter__(self) -> HashScheduler:
-        return self
+    def run(self, tasks: Iterable[Task]) -> list[Result]:
+        """Run every task; return all results (in no particular order)."""
+        pending = collections.deque(tasks)
+        try:
+            while pending:
+                self._feed(pending)
+                if not pending:
+                    break
+                for batch in self._runner.run(pending.pop()):
+                    self._collect(batch, from_worker=False)
+                    if self._workers:
+                        self._pump(timeout=0)
+                        self._feed(pending)
+                    elif self._worth_workers(pending):
+                        self._workers = [_Worker(self.config) for _ in range(self.processes - 1)]
+                        self._feed(pending)
+            for worker in self._workers:
+                worker.closing = True
+            while self._pump(timeout=None):
+                pass
+            for worker in self._workers:
+                worker.reap()
+        except BaseException:
+            for worker in self._workers:
+                worker.kill()
+            raise
+        finally:
+            self._workers = []
+        return self._results
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if kind is not None:
-            self.abort()
+    def _worth_workers(self, pending: collections.deque[Task]) -> bool:
+        return (
+            self.processes > 1
+            and bool(pending)
+            and (self._files >= PROCESS_MIN_FILES or self._bytes >= PROCESS_MIN_BYTES)
+        )
 
-    def add(self, planned: PlannedFile) -> None:
-        """Schedule one file; its result will be at the same position as in :attr:`files`."""
-        index = len(self.files)
-        self.files.append(planned)
-        self._results.append(None)
-        size = planned.info.st_size if planned.info is not None else None
-        if self._progress is not None:
-            self._progress.found(1, size or 0)
-        if size is not None and size >= BUFFER_SIZE:
-            self._large.append(index)
+    def _feed(self, pending: collections.deque[Task]) -> None:
+        for worker in self._workers:
+            while pending and worker.tasks < WORKER_QUEUE and not worker.closing:
+                worker.send(pending.popleft())
+
+    def _collect(self, batch: list[Result], *, from_worker: bool) -> None:
+        self._results.extend(batch)
+        files = [r for r in batch if isinstance(r, FileResult)]
+        if not files:
             return
-        self._small.append(index)
-        if self._workers:
-            if len(self._small) >= CHUNK_FILES:
-                self._dispatch(final=False)
-                self._pump(timeout=0)
-        elif self._count > 1 and len(self._small) >= PROCESS_MIN_FILES:
-            self._workers = [
-                _Worker(self.algorithm, with_stat=self._with_stat) for _ in range(self._count)
-            ]
-            self._dispatch(final=False)
-            self._pump(timeout=0)
-
-    def _dispatch(self, *, final: bool) -> None:
-        """Hand buffered small files to the least-loaded workers, a chunk at a time."""
-        cut = len(self._small) if final else len(self._small) - len(self._small) % CHUNK_FILES
-        files = self.files
-        for start in range(0, cut, CHUNK_FILES):
-            indices = self._small[start : min(start + CHUNK_FILES, cut)]
-            # One encode per chunk: surrogateescape gives back the OS path's original bytes.
-            text = "".join(f"{files[i].os_path}\0{files[i].path}\0" for i in indices)
-            payload = text.encode("utf-8", "surrogateescape")
-            min(self._workers, key=lambda w: w.outstanding).send(indices, payload)
-        del self._small[:cut]
+        nbytes = sum(r.size for r in files)
+        self._files += len(files)
+        self._bytes += nbytes
+        if from_worker and self._cache is not None:
+            hits = sum(1 for r in files if r.cached)
+            self._cache.hits += hits
+            self._cache.misses += len(files) - hits
+        if self._progress is not None:
+            self._progress.found(len(files), nbytes)
+            self._progress.advance(len(files), nbytes)
 
     def _pump(self, *, timeout: float | None) -> bool:
-        """Move records and answers through ready pipes; True while any worker is running."""
+        """Move tasks and answers through ready pipes; True while any worker is running."""
         selector = selectors.DefaultSelector()
         try:
             for worker in self._workers:
@@ -324,123 +316,10 @@ class HashScheduler:
                 if mask & selectors.EVENT_WRITE:
                     worker.write_some()
                 if mask & selectors.EVENT_READ:
-                    self._record(worker.read_some())
-                    if worker.error is not None:
-                        raise worker.error
+                    self._collect(worker.read_some(), from_worker=True)
         finally:
             selector.close()
         return True
 
-    def _record(self, answers: list[tuple[int, HashedFile]]) -> None:
-        for index, result in answers:
-            self._results[index] = result
-        if self._progress is not None and answers:
-            self._progress.advance(len(answers), sum(r.size for _, r in answers))
 
-    def _label(self, index: int) -> str:
-        return display(self.files[index].path)
-
-    def _hash_small_here(self) -> None:
-        advance = self._progress.advance if self._progress is not None else None
-        for start in range(0, len(self._small), CHUNK_FILES):
-            indices = self._small[start : start + CHUNK_FILES]
-            items = [(self.files[i].os_path, self._label(i)) for i in indices]
-            hashed = hash_small_files(items, self.algorithm.value, with_stat=self._with_stat)
-            for i, result in zip(indices, hashed, strict=True):
-                self._results[i] = result
-            if advance is not None:
-                advance(len(indices), sum(r.size for r in hashed))
-        self._small.clear()
-
-    def _hash_large(self, index: int) -> None:
-        advance = self._progress.advance if self._progress is not None else None
-        self._results[index] = hash_file(
-            self.files[index].os_path,
-            self.algorithm.value,
-            label=self._label(index),
-            advance=advance,
-        )
-
-    def _find_large(self) -> None:
-        """Sort out large files among those listed without a size, to hash them on threads.
-
-        Only small trees get here (large ones went to worker processes, where file size does
-        not matter), so the extra ``lstat`` per file is cheap.
-        """
-        small: list[int] = []
-        for i in self._small:
-            info = self.files[i].info
-            try:
-                size = info.st_size if info is not None else os.lstat(self.files[i].os_path).st_size
-            except OSError:
-                size = 0  # hashing it reports the problem, with the file's name
-            (self._large if size >= BUFFER_SIZE else small).append(i)
-        self._small = small
-
-    def _start_large(self) -> tuple[ThreadPoolExecutor | None, list[Future[None]]]:
-        """Hash large files on threads (or here, when there is no parallelism to gain)."""
-        if self._count > 1 and len(self._large) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(max_workers=self._count, thread_name_prefix="provenance")
-            return pool, [pool.submit(self._hash_large, i) for i in self._large]
-        for i in self._large:
-            self._hash_large(i)
-        return None, []
-
-    def finish(self) -> list[HashedFile]:
-        """Wait for every file; return the results in the order files were added."""
-        if self._workers:
-            self._dispatch(final=True)
-            for worker in self._workers:
-                worker.closing = True
-        else:
-            if self._count > 1:
-                self._find_large()
-            self._hash_small_here()
-        pool, large = self._start_large()
-        try:
-            while self._pump(timeout=None):
-                pass
-            for worker in self._workers:
-                worker.reap()
-            self._workers = []
-            for future in large:
-                future.result()
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-        complete = [r for r in self._results if r is not None]
-        if len(complete) != len(self._results):  # pragma: no cover - answered or raised
-            raise errors.Error("hashing finished with a file left unhashed")
-        return complete
-
-    def abort(self) -> None:
-        """Kill every worker and wait for them, without raising their errors."""
-        for worker in self._workers:
-            worker.kill()
-        self._workers = []
-
-
-def hash_files(
-    files: Sequence[PlannedFile],
-    algorithm: Algorithm,
-    *,
-    workers: int | None = None,
-    progress: Progress | None = None,
-) -> list[HashedFile]:
-    """Hash ``files`` (already listed) and return their results in the same order."""
-    with HashScheduler(algorithm, workers=workers, progress=progress) as scheduler:
-        for planned in files:
-            scheduler.add(planned)
-        return scheduler.finish()
-
-
-__all__ = [
-    "HashScheduler",
-    "HashedFile",
-    "Progress",
-    "default_workers",
-    "hash_file",
-    "hash_files",
-]
+__all__ = ["Progress", "TreeHasher", "default_workers", "plan"]

@@ -1,8 +1,8 @@
 """Listing a directory tree into what a manifest will hold, refusing what it cannot hold.
 
-The walk decides *what* is in a dataset; hashing (in :mod:`provenance.digest.hashing`) decides
-what the bytes are. Everything that can be refused without reading file contents is refused
-here, before any hashing starts, and every refusal names the path: sockets, devices and FIFOs
+The walk decides *what* is in a dataset; hashing (:mod:`provenance._filehash`) decides what the
+bytes are. Everything that can be refused without reading file contents is refused here, as
+each directory is listed, and every refusal names the path: sockets, devices and FIFOs
 (their "contents" are not data at rest), symbolic links unless allowed (and, when allowed, any
 link whose target leaves the root), names that are not UTF-8, and two names that become equal
 under Unicode NFC normalisation (they would be one manifest entry for two files).
@@ -128,52 +128,94 @@ def _classify(child: os.DirEntry[str], rel: str) -> int:
         raise _stat_error(e, rel) from e
 
 
-def iter_tree(
-    root: Path, ignore: IgnoreRules, *, allow_symlinks: bool = False, stat_files: bool = False
-) -> Iterator[PlannedFile | DirectoryEntry | SymlinkEntry]:
-    """Yield what ``root`` (a directory) holds, as it is listed, refusing what cannot be held.
+class DirectoryListing(NamedTuple):
+    """One directory's children, sorted out: files to hash, directories to enter, and entries
+    needing no hashing (links, and the directory itself when nothing in it is included)."""
 
-    Files come as :class:`PlannedFile` (to be hashed); links and empty directories come as
-    the manifest entries they will be. The order is the listing's, not the manifest's.
+    files: list[PlannedFile]
+    subdirectories: list[tuple[str, str]]  # (OS path, manifest path)
+    others: list[DirectoryEntry | SymlinkEntry]
+
+
+def list_directory(
+    os_dir: str,
+    rel_dir: str,
+    ignore: IgnoreRules,
+    *,
+    root_real: str,
+    allow_symlinks: bool = False,
+    stat_files: bool = False,
+) -> DirectoryListing:
+    """List one directory of a tree rooted at ``root_real``, refusing what cannot be held.
+
     File types come from the listing itself where the file system provides them, so a file
     costs no ``lstat`` unless ``stat_files`` asks for one (the stat cache needs it); hashing
     checks the type again on the open file in any case.
     """
-    root_real = os.path.realpath(root)
     # With only the built-in rules (the common case) no file is ever ignored, and a directory
     # is ignored by its name alone: skip the pattern matcher on the hot path.
     match_files = not ignore.builtin_only
-    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
+    prefix = rel_dir + "/" if rel_dir else ""
+    listing = DirectoryListing([], [], [])
+    children = _list_directory(os_dir, rel_dir)
+    if not all(child.name.isascii() for child in children):
+        _check_nfc_unique(children, rel_dir)
+    included = 0
+    for child in children:
+        name = child.name
+        rel = prefix + (name if name.isascii() else name_from_os(name, rel_dir))
+        kind = _classify(child, rel)
+        if kind == stat.S_IFREG:
+            if match_files and ignore.is_ignored(rel, is_dir=False):
+                continue
+            info = _lstat(child, rel) if stat_files else None
+            listing.files.append(PlannedFile(rel, child.path, info))
+        elif kind == stat.S_IFDIR:
+            if ignore.is_ignored(rel, is_dir=True):
+                continue
+            listing.subdirectories.append((child.path, rel))
+        elif ignore.is_ignored(rel, is_dir=False):
+            continue
+        elif kind == stat.S_IFLNK and allow_symlinks:
+            listing.others.append(_check_link(root_real, child, rel))
+        elif kind == stat.S_IFLNK:
+            raise UnsupportedFileError(
+                f"symbolic link found: {display(rel)}",
+                hint="pass --allow-symlinks to record links (they are never followed)",
+            )
+        else:
+            raise UnsupportedFileError(f"{display(rel)} is {_kind_of(kind)}")
+        included += 1
+    if included == 0 and rel_dir:
+        listing.others.append(DirectoryEntry(rel_dir))
+    return listing
+
+
+def iter_tree(
+    root: Path,
+    ignore: IgnoreRules,
+    *,
+    allow_symlinks: bool = False,
+    stat_files: bool = False,
+    start: tuple[str, str] | None = None,
+) -> Iterator[DirectoryListing]:
+    """List ``root`` (a directory) one directory at a time, depth first.
+
+    ``start`` -- an (OS path, manifest path) pair inside the root -- lists only that subtree,
+    still judging links and ignore rules against the whole root. The walk is iterative, so a
+    deeply nested tree cannot exhaust Python's recursion limit.
+    """
+    root_real = os.path.realpath(root)
+    stack: list[tuple[str, str]] = [start or (os.fspath(root), "")]
     while stack:
         os_dir, rel_dir = stack.pop()
-        prefix = rel_dir + "/" if rel_dir else ""
-        included = 0
-        children = _list_directory(os_dir, rel_dir)
-        if not all(child.name.isascii() for child in children):
-            _check_nfc_unique(children, rel_dir)
-        for child in children:
-            name = child.name
-            rel = prefix + (name if name.isascii() else name_from_os(name, rel_dir))
-            kind = _classify(child, rel)
-            if kind == stat.S_IFREG:
-                if match_files and ignore.is_ignored(rel, is_dir=False):
-                    continue
-                yield PlannedFile(rel, child.path, _lstat(child, rel) if stat_files else None)
-            elif kind == stat.S_IFDIR:
-                if ignore.is_ignored(rel, is_dir=True):
-                    continue
-                stack.append((child.path, rel))
-            elif ignore.is_ignored(rel, is_dir=False):
-                continue
-            elif kind == stat.S_IFLNK and allow_symlinks:
-                yield _check_link(root_real, child, rel)
-            elif kind == stat.S_IFLNK:
-                raise UnsupportedFileError(
-                    f"symbolic link found: {display(rel)}",
-                    hint="pass --allow-symlinks to record links (they are never followed)",
-                )
-            else:
-                raise UnsupportedFileError(f"{display(rel)} is {_kind_of(kind)}")
-            included += 1
-        if included == 0 and rel_dir:
-            yield DirectoryEntry(rel_dir)
+        listing = list_directory(
+            os_dir,
+            rel_dir,
+            ignore,
+            root_real=root_real,
+            allow_symlinks=allow_symlinks,
+            stat_files=stat_files,
+        )
+        stack.extend(listing.subdirectories)
+        yield listing
