@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-import blake3
-
 from provenance.errors import UnsupportedAlgorithmError
 
 # Names people may type that are refused with a reason rather than "unknown".
@@ -68,6 +66,8 @@ def new_hasher(algorithm: Algorithm, *, large_input: bool = False) -> Hasher:
     """
     if algorithm is Algorithm.SHA256:
         return hashlib.sha256()
+    import blake3  # only blake3 users pay for loading it
+
     if large_input:
         return blake3.blake3(max_threads=blake3.blake3.AUTO)
     return blake3.blake3()
