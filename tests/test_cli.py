@@ -272,3 +272,24 @@ def test_help_does_not_import_the_digest_machinery() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_terminal_progress_draws_a_bar(dataset: Path) -> None:
+    import io
+
+    from provenance.cli.progress import TerminalProgress
+    from provenance.digest import build_manifest as build
+
+    stream = io.StringIO()
+    progress = TerminalProgress("hashing", stream, force_terminal=True)
+    manifest = build(dataset, progress=progress)
+    assert manifest.file_count == 4
+    assert "hashing" in stream.getvalue()
+    assert progress._task is None  # finished and stopped
+
+
+def test_no_progress_bar_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from provenance.cli.progress import progress_for
+
+    assert progress_for("x", quiet=False) is None  # pytest's stderr is not a TTY
+    assert progress_for("x", quiet=True) is None

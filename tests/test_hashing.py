@@ -154,6 +154,7 @@ def test_workers_answer_from_the_stat_cache(tmp_path: Path) -> None:
     assert (cache.hits, cache.misses) == (files, files)
 
 
+paths = st.text(st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), min_size=1)
 results_strategy = st.lists(
     st.one_of(
         st.builds(
@@ -166,7 +167,8 @@ results_strategy = st.lists(
             st.none() | st.builds(StatKey, *[st.integers(0, 2**63)] * 5),
             st.booleans(),
         ),
-        st.builds(DirectoryEntry, st.text(st.characters(blacklist_characters="\0"), min_size=1)),
+        st.builds(DirectoryEntry, paths),
+        st.builds(SymlinkEntry, paths, paths),
     ),
     max_size=20,
 )

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 class TerminalProgress:
     """Implements :class:`provenance.digest.Progress` with a rich progress bar on ``stream``."""
 
-    def __init__(self, description: str, stream: TextIO) -> None:
+    def __init__(
+        self, description: str, stream: TextIO, *, force_terminal: bool | None = None
+    ) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -38,7 +40,7 @@ class TerminalProgress:
             MofNCompleteColumn(),
             TextColumn("files, {task.fields[read]}"),
             TimeElapsedColumn(),
-            console=Console(file=stream),
+            console=Console(file=stream, force_terminal=force_terminal),
             transient=True,
         )
         self._description = description

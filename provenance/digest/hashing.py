@@ -243,8 +243,19 @@ class TreeHasher:
         self._bytes = 0
 
     def run(self, tasks: Iterable[Task]) -> list[Result]:
-        """Run every task; return all results (in no particular order)."""
+        """Run every task; return all results (in no particular order).
+
+        Workers start at once when the tasks themselves show a large tree (many files listed,
+        or a tree wide enough to have been cut into many subtrees); otherwise only once this
+        process has hashed enough to show that the rest is worth them.
+        """
         pending = collections.deque(tasks)
+        listed = sum(len(t.files) for t in pending if isinstance(t, FilesTask))
+        subtrees = sum(1 for t in pending if isinstance(t, TreeTask))
+        if self.processes > 1 and (
+            listed >= PROCESS_MIN_FILES or subtrees >= TASKS_PER_PROCESS * self.processes
+        ):
+            self._start_workers()
         try:
             while pending:
                 self._feed(pending)
@@ -256,7 +267,7 @@ class TreeHasher:
                         self._pump(timeout=0)
                         self._feed(pending)
                     elif self._worth_workers(pending):
-                        self._workers = [_Worker(self.config) for _ in range(self.processes - 1)]
+                        self._start_workers()
                         self._feed(pending)
             for worker in self._workers:
                 worker.closing = True
@@ -271,6 +282,9 @@ class TreeHasher:
         finally:
             self._workers = []
         return self._results
+
+    def _start_workers(self) -> None:
+        self._workers = [_Worker(self.config) for _ in range(self.processes - 1)]
 
     def _worth_workers(self, pending: collections.deque[Task]) -> bool:
         return (
