@@ -29,6 +29,7 @@ from provenance.digest import (
 )
 from provenance.digest.hashing import TreeHasher, plan
 from provenance.digest.protocol import (
+    READY,
     TASK_DONE,
     AnswerParser,
     FieldReader,
@@ -36,7 +37,7 @@ from provenance.digest.protocol import (
     encode_results,
     encode_task,
 )
-from provenance.digest.tasks import FileResult, FilesTask, HashConfig, Result, TreeTask
+from provenance.digest.tasks import FileResult, FilesTask, HashConfig, Result, Task, TreeTask
 from provenance.digest.walk import PlannedFile
 from provenance.errors import ChangedWhileReadingError, Error, UnsupportedFileError
 from tests.conftest import make_tree
@@ -53,6 +54,19 @@ def early_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Start worker processes after a few files instead of thousands, to test that path."""
     monkeypatch.setattr(hashing, "PROCESS_MIN_FILES", 8)
     monkeypatch.setattr(hashing, "PROCESS_MIN_BYTES", 1 << 10)
+
+
+@pytest.fixture
+def ready_workers(early_workers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait for workers to be ready when they start, so the first tasks surely go to them."""
+    original = hashing.TreeHasher._start_workers
+
+    def start_and_wait(self: hashing.TreeHasher) -> None:
+        original(self)
+        while not all(w.ready for w in self._workers):
+            self._pump(timeout=5)
+
+    monkeypatch.setattr(hashing.TreeHasher, "_start_workers", start_and_wait)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -110,16 +124,16 @@ def _config(root: Path) -> HashConfig:
     return HashConfig(str(root), Algorithm.SHA256, IgnoreRules().patterns)
 
 
-@pytest.mark.usefixtures("early_workers")
-def test_missing_file_is_an_error_from_any_process(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("ready_workers")
+def test_missing_file_is_an_error_from_a_worker(tmp_path: Path) -> None:
     tasks = _files_tasks(tmp_path / "d", 100, 10)
     gone = PlannedFile("gone", str(tmp_path / "d" / "gone"), None)
-    tasks[0] = FilesTask((*tasks[0].files, gone))  # the front: taken by a worker
+    tasks[0] = FilesTask((*tasks[0].files, gone))  # the front: sent to the ready worker
     with pytest.raises(ChangedWhileReadingError, match="disappeared before it was read: gone"):
         TreeHasher(_config(tmp_path / "d"), workers=2).run(tasks)
 
 
-@pytest.mark.usefixtures("early_workers")
+@pytest.mark.usefixtures("ready_workers")
 def test_fifo_is_refused_not_blocked_on(tmp_path: Path) -> None:
     tasks = _files_tasks(tmp_path / "d", 100, 10)
     os.mkfifo(tmp_path / "d" / "pipe")
@@ -129,16 +143,16 @@ def test_fifo_is_refused_not_blocked_on(tmp_path: Path) -> None:
         TreeHasher(_config(tmp_path / "d"), workers=2).run(tasks)
 
 
-@pytest.mark.usefixtures("early_workers")
+@pytest.mark.usefixtures("ready_workers")
 def test_a_crashed_worker_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tasks = _files_tasks(tmp_path / "d", 200, 10)
-    original = hashing._Worker.__init__
+    original = hashing._Worker.send
 
-    def start_then_die(self: hashing._Worker, config: HashConfig) -> None:
-        original(self, config)
-        self.process.kill()
+    def send_then_die(self: hashing._Worker, task: Task) -> None:
+        original(self, task)
+        self.process.kill()  # dies holding a task
 
-    monkeypatch.setattr(hashing._Worker, "__init__", start_then_die)
+    monkeypatch.setattr(hashing._Worker, "send", send_then_die)
     with pytest.raises(Error, match="hashing worker failed"):
         TreeHasher(_config(tmp_path / "d"), workers=2).run(tasks)
 
@@ -215,7 +229,8 @@ def test_worker_process_end_to_end(tmp_path: Path) -> None:
         check=True,
     )
     parsed = AnswerParser().feed(result.stdout)
-    assert sorted(parsed[:-1], key=str) == sorted(
+    assert parsed[0] is READY
+    assert sorted(parsed[1:-1], key=str) == sorted(
         [
             FileResult("a/e/.keep", 0, hashlib.sha256(b"").hexdigest(), None, False),
             FileResult("a/x", 3, hashlib.sha256(b"abc").hexdigest(), None, False),

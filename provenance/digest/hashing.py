@@ -33,7 +33,7 @@ from provenance import errors
 from provenance.digest.cache import StatCache
 from provenance.digest.ignore import IgnoreRules
 from provenance.digest.manifest import DirectoryEntry, SymlinkEntry
-from provenance.digest.protocol import TASK_DONE, AnswerParser, encode_task
+from provenance.digest.protocol import READY, TASK_DONE, AnswerParser, encode_task
 from provenance.digest.tasks import (
     BATCH_FILES,
     FileResult,
@@ -47,8 +47,9 @@ from provenance.digest.tasks import (
 from provenance.digest.walk import list_directory
 
 # Start worker processes once this much has been hashed here and work remains.
-PROCESS_MIN_FILES = 2048
-PROCESS_MIN_BYTES = 64 << 20
+# (A worker takes tasks only once it has started, so starting one costs this process little.)
+PROCESS_MIN_FILES = 1024
+PROCESS_MIN_BYTES = 32 << 20
 # Cut the tree until there are this many tree tasks per process, or this deep.
 TASKS_PER_PROCESS = 8
 MAX_PLAN_DEPTH = 4
@@ -150,6 +151,7 @@ class _Worker:
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.outbox = bytearray(config.to_bytes() + b"\0")
         self.tasks = 0  # sent and not yet done
+        self.ready = False  # started up; until then tasks stay with the other processes
         self.closing = False  # no more tasks will be sent
         self.parser = AnswerParser()
         self.reaped = False
@@ -191,6 +193,8 @@ class _Worker:
         for item in self.parser.feed(data):
             if item is TASK_DONE:
                 self.tasks -= 1
+            elif item is READY:
+                self.ready = True
             else:
                 results.append(item)  # type: ignore[arg-type]
         return results
@@ -215,10 +219,13 @@ class _Worker:
             raise errors.Error(f"hashing worker failed with {self.tasks} tasks unfinished: {last}")
 
     def kill(self) -> None:
+        """Stop the worker at once and wait for it, raising nothing."""
         if not self.reaped:
             self.process.kill()
+            self.tasks = 0
             with contextlib.suppress(errors.Error):
                 self.reap()
+        self.stdin_fd = self.stdout_fd = None
 
 
 class TreeHasher:
@@ -269,12 +276,7 @@ class TreeHasher:
                     elif self._worth_workers(pending):
                         self._start_workers()
                         self._feed(pending)
-            for worker in self._workers:
-                worker.closing = True
-            while self._pump(timeout=None):
-                pass
-            for worker in self._workers:
-                worker.reap()
+            self._drain()
         except BaseException:
             for worker in self._workers:
                 worker.kill()
@@ -282,6 +284,19 @@ class TreeHasher:
         finally:
             self._workers = []
         return self._results
+
+    def _drain(self) -> None:
+        """No tasks left here: wait for the workers' last answers and their exit."""
+        # A worker still starting with nothing to do is stopped rather than waited for.
+        for worker in [w for w in self._workers if not w.ready and not w.tasks]:
+            worker.kill()
+            self._workers.remove(worker)
+        for worker in self._workers:
+            worker.closing = True
+        while self._pump(timeout=None):
+            pass
+        for worker in self._workers:
+            worker.reap()
 
     def _start_workers(self) -> None:
         self._workers = [_Worker(self.config) for _ in range(self.processes - 1)]
@@ -295,7 +310,7 @@ class TreeHasher:
 
     def _feed(self, pending: collections.deque[Task]) -> None:
         for worker in self._workers:
-            while pending and worker.tasks < WORKER_QUEUE and not worker.closing:
+            while pending and worker.ready and worker.tasks < WORKER_QUEUE and not worker.closing:
                 worker.send(pending.popleft())
 
     def _collect(self, batch: list[Result], *, from_worker: bool) -> None:

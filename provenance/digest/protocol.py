@@ -8,8 +8,9 @@ Parent to worker: first the :class:`~provenance.digest.tasks.HashConfig` as JSON
 
 Worker to parent: ``f <path> <hex> <size> <stat> <cached>`` per file (``stat`` empty or
 ``device inode size mtime_ns ctime_ns``; ``cached`` 1 or 0), ``d <path>`` per empty directory,
-``l <path> <target>`` per link, ``e`` when a task is done, and ``x <ErrorClass> <message>`` at
-the first failure, after which the worker exits.
+``l <path> <target>`` per link, ``e`` when a task is done, ``r`` once when it is ready for
+tasks (started and configured), and ``x <ErrorClass> <message>`` at the first failure, after
+which the worker exits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from provenance.digest.manifest import DirectoryEntry, SymlinkEntry
 from provenance.digest.tasks import FileResult, FilesTask, Result, Task, TreeTask
 from provenance.digest.walk import PlannedFile
 
-TASK_DONE = object()  # marker in the parsed answer stream
+TASK_DONE = object()  # markers in the parsed answer stream
+READY = object()
 
 # Errors a worker may report, rebuilt in the parent under the same class.
 WORKER_ERRORS: dict[str, type[errors.Error]] = {
@@ -42,7 +44,7 @@ WORKER_ERRORS: dict[str, type[errors.Error]] = {
     )
 }
 
-_WIDTH = {b"f": 6, b"d": 2, b"l": 3, b"e": 1, b"x": 3}
+_WIDTH = {b"f": 6, b"d": 2, b"l": 3, b"e": 1, b"r": 1, b"x": 3}
 
 # Builds a FileResult without the named tuple's Python-level constructor (hot path).
 _new_file_result: Callable[[tuple[str, int, str, StatKey | None, bool]], FileResult] = (
@@ -121,6 +123,8 @@ class AnswerParser:
                 append(SymlinkEntry(fields[i + 1].decode(), fields[i + 2].decode()))
             elif kind == b"e":
                 append(TASK_DONE)
+            elif kind == b"r":
+                append(READY)
             else:
                 name, message = fields[i + 1].decode(), fields[i + 2].decode()
                 raise WORKER_ERRORS.get(name, errors.InputError)(message)

@@ -30,6 +30,8 @@ def main() -> int:
                 Path(config.cache_dir), racy_window_ns=config.racy_window_ns, read_only=True
             )
         runner = TaskRunner(config, cache)
+        out.write(b"r\0")  # started: the parent sends tasks only from now on
+        out.flush()
         while (task := reader.task()) is not None:
             for batch in runner.run(task):
                 out.write(encode_results(batch))
