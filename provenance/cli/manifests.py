@@ -7,18 +7,30 @@ The digest machinery is imported inside the handlers, not here: building the par
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from provenance._filehash import display
 from provenance.cli.progress import progress_for
 from provenance.errors import EXIT_OK, EXIT_REFUSED, InputError, UnreadableError
 
 if TYPE_CHECKING:
-    from provenance.digest import Algorithm, Manifest, StatCache
+    from provenance.digest import Algorithm, Manifest, Progress, StatCache
+
+
+class HashingOptions(TypedDict):
+    """Keyword arguments that digest_path and build_manifest share."""
+
+    allow_symlinks: bool
+    cache: StatCache | None
+    workers: int | None
+    progress: Progress | None
+
 
 MAX_MANIFEST_BYTES = 1 << 30
 # The names of provenance.digest.Algorithm, repeated so that the parser needs no digest import
@@ -96,15 +108,27 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     diff.set_defaults(handler=run_manifest_diff)
 
 
-def _cache(args: argparse.Namespace) -> StatCache | None:
+@contextlib.contextmanager
+def _hashing(args: argparse.Namespace, path: Path) -> Iterator[HashingOptions]:
+    """The hashing options the command line gave, with the stat cache open while in use."""
     from provenance.digest import StatCache
     from provenance.project import require_project
 
+    cache = None
     if args.cache_dir is not None:
-        return StatCache(args.cache_dir)
-    if args.cache:
-        return StatCache(require_project().cache_dir)
-    return None
+        cache = StatCache(args.cache_dir)
+    elif args.cache:
+        cache = StatCache(require_project().cache_dir)
+    try:
+        yield {
+            "allow_symlinks": args.allow_symlinks,
+            "cache": cache,
+            "workers": args.jobs,
+            "progress": progress_for(f"hashing {path}", quiet=args.quiet),
+        }
+    finally:
+        if cache is not None:
+            cache.close()
 
 
 def _build(
@@ -112,39 +136,17 @@ def _build(
 ) -> Manifest:
     from provenance.digest import build_manifest
 
-    cache = _cache(args)
-    try:
-        return build_manifest(
-            path,
-            algorithm=algorithm,
-            ignore=manifest_like.ignore if manifest_like is not None else None,
-            allow_symlinks=args.allow_symlinks,
-            cache=cache,
-            workers=args.jobs,
-            progress=progress_for(f"hashing {path}", quiet=args.quiet),
-        )
-    finally:
-        if cache is not None:
-            cache.close()
+    ignore = manifest_like.ignore if manifest_like is not None else None
+    with _hashing(args, path) as options:
+        return build_manifest(path, algorithm=algorithm, ignore=ignore, **options)
 
 
 def run_digest(args: argparse.Namespace) -> int:
     """Print the digest naming a file or directory."""
     from provenance.digest import Algorithm, ArtifactKind, digest_path
 
-    cache = _cache(args)
-    try:
-        result = digest_path(
-            args.path,
-            algorithm=Algorithm.parse(args.algorithm),
-            allow_symlinks=args.allow_symlinks,
-            cache=cache,
-            workers=args.jobs,
-            progress=progress_for(f"hashing {args.path}", quiet=args.quiet),
-        )
-    finally:
-        if cache is not None:
-            cache.close()
+    with _hashing(args, args.path) as options:
+        result = digest_path(args.path, algorithm=Algorithm.parse(args.algorithm), **options)
     if args.format == "json":
         _print_json(
             {
