@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from provenance._filehash import HashedFile, StatKey, hash_file
+from provenance._filehash import HashedFile, hash_file
 from provenance.digest.algorithms import Algorithm, Digest
 from provenance.digest.cache import RACY_WINDOW_NS, StatCache
 from provenance.digest.hashing import Progress, TreeHasher, plan
@@ -80,9 +80,9 @@ def build_manifest(
     """Hash ``root`` (a directory, or a single file) into a :class:`Manifest`.
 
     ``ignore`` defaults to the root's own rules (built-ins plus ``.provenanceignore``); a
-    verifier passes the rules recorded in the manifest it checks against instead. Files are
-    hashed while the tree is still being listed (see :mod:`provenance.digest.hashing`); a
-    refusal anywhere stops all of it.
+    verifier passes the rules recorded in the manifest it checks against instead. The tree is
+    cut into tasks shared between this process and, for large trees, worker processes (see
+    :mod:`provenance.digest.hashing`); a refusal anywhere stops all of it.
     """
     info = _stat_root(root)
     if stat.S_ISREG(info.st_mode):
@@ -162,7 +162,6 @@ def digest_path(
 __all__ = [
     "ArtifactDigest",
     "ArtifactKind",
-    "StatKey",
     "build_manifest",
     "digest_path",
 ]

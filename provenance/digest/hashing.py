@@ -24,6 +24,7 @@ import os
 import selectors
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -134,11 +135,14 @@ class _Worker:
     """One worker process, driven without threads through non-blocking pipes."""
 
     def __init__(self, config: HashConfig) -> None:
+        # stderr goes to a file, not a pipe: nothing reads it until the end, and a worker
+        # must never block on a full pipe that no one drains.
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in reap()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             _worker_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.stderr,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin_fd: int | None = self.process.stdin.fileno()
@@ -208,9 +212,9 @@ class _Worker:
             return
         self.reaped = True
         status = self.process.wait()
-        assert self.process.stderr is not None
-        stderr = self.process.stderr.read().decode("utf-8", "replace").strip()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+        self.stderr.seek(0)
+        stderr = self.stderr.read().decode("utf-8", "replace").strip()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
