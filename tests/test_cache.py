@@ -88,3 +88,16 @@ def test_a_forged_cache_row_with_a_bad_digest_is_not_used(tmp_path: Path) -> Non
     again = StatCache(tmp_path / "cache", racy_window_ns=0)
     assert build_manifest(root, cache=again) == expected
     assert again.hits == 0
+
+
+def test_a_row_of_the_wrong_types_is_a_miss(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "d", {"a": b"1"})
+    cache = StatCache(tmp_path / "cache", racy_window_ns=0)
+    expected = build_manifest(root, cache=cache)
+    cache.close()
+    with sqlite3.connect(tmp_path / "cache" / "stat-cache.sqlite") as db:
+        db.execute("UPDATE stat_cache SET hashed_at_ns = 'x', digest = x'00'")
+    db.close()
+    again = StatCache(tmp_path / "cache", racy_window_ns=0)
+    assert build_manifest(root, cache=again) == expected
+    assert again.hits == 0

@@ -293,3 +293,23 @@ def test_no_progress_bar_when_not_a_terminal(capsys: pytest.CaptureFixture[str])
 
     assert progress_for("x", quiet=False) is None  # pytest's stderr is not a TTY
     assert progress_for("x", quiet=True) is None
+
+
+def test_worker_start_failure_is_one_line(tmp_path: Path) -> None:
+    import resource
+
+    root = make_tree(tmp_path / "d", {f"f{i}": b"" for i in range(1100)})
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "provenance", "digest", "-j", "16", str(root)],
+        capture_output=True,
+        text=True,
+        preexec_fn=few_descriptors,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("provenance: error: cannot start a hashing worker")
+    assert "Traceback" not in result.stderr

@@ -152,3 +152,43 @@ def test_diff_of_different_algorithms_is_an_error() -> None:
     b = Manifest.from_entries(Algorithm.BLAKE3, [])
     with pytest.raises(InputError, match="cannot compare"):
         a.diff(b)
+
+
+def _link(path: str, target: str) -> dict[str, Any]:
+    return {"type": "symlink", "path": path, "target": target}
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        # Textually inside ("a/l/../../x" is "x"), but a/l is itself a link one level up.
+        (
+            [_link("a/l", "../b"), {"type": "directory", "path": "b"}, _link("m", "a/l/../../x")],
+            "outside the root",
+        ),
+        ([_link("a", "b"), _link("b", "a")], "loops"),
+        ([_link("l", ".git/config")], "ignored content"),
+        ([_link("l", "x\ud800")], "not valid Unicode"),
+    ],
+)
+def test_unsafe_links_in_a_loaded_manifest_are_refused(items: list[Any], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Manifest.from_bytes(document(items))
+
+
+@pytest.mark.parametrize(
+    ("ignore", "message"),
+    [
+        ([".git/", ".provenance/", "[z-a]"], "invalid pattern"),
+        ([".git/", ".provenance/", "x\ud800"], "not valid Unicode"),
+    ],
+)
+def test_bad_ignore_patterns_are_refused(ignore: list[str], message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        Manifest.from_bytes(document([], ignore=ignore))
+
+
+def test_integer_beyond_the_parser_limit_is_a_format_error() -> None:
+    data = document([file("a")]).replace(b'"size": 1', b'"size": ' + b"9" * 5000)
+    with pytest.raises(FormatError):
+        Manifest.from_bytes(data)

@@ -351,3 +351,29 @@ def test_nfc_collision_between_a_file_and_a_directory_with_files(tmp_path: Path)
     root = make_tree(tmp_path / "d", {nfc: b"x", unicodedata.normalize("NFD", nfc) + "/y": b""})
     with pytest.raises(UnsafePathError, match="same after Unicode NFC"):
         build_manifest(root)
+
+
+@pytest.mark.parametrize("target", [".git/config", ".provenance", "sub/.git", "logs/run.log"])
+def test_links_into_ignored_content_are_refused(tmp_path: Path, target: str) -> None:
+    root = make_tree(
+        tmp_path / "d",
+        {
+            ".git/config": b"c",
+            ".provenance/x": b"",
+            "sub/.git/HEAD": b"",
+            "sub/keep": b"",
+            "logs/run.log": b"",
+            ".provenanceignore": b"logs/\n",
+        },
+    )
+    (root / "link").symlink_to(target)
+    with pytest.raises(UnsafePathError, match="leads to ignored content"):
+        build_manifest(root, allow_symlinks=True)
+
+
+def test_link_loops_are_refused(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "d", {"x": b""})
+    (root / "a").symlink_to("b")
+    (root / "b").symlink_to("a")
+    with pytest.raises(UnsafePathError, match="loops"):
+        build_manifest(root, allow_symlinks=True)

@@ -102,11 +102,12 @@ class StatCache:
             log.warning("stat cache %s unreadable, hashing everything: %s", self.path, e)
             self._db = None
             row = None
-        if row is not None:
-            stored = StatKey(*row[:5])
+        # SQLite columns are not typed: a row edited by hand may hold anything, and is a miss.
+        if row is not None and all(type(v) is int for v in row[:5] + row[6:]):
             digest, hashed_at = row[5], row[6]
             fresh = max(key.mtime_ns, key.ctime_ns) < hashed_at - self.racy_window_ns
-            if stored == key and fresh and is_lower_hex(digest, algorithm.hex_length):
+            valid = isinstance(digest, str) and is_lower_hex(digest, algorithm.hex_length)
+            if StatKey(*row[:5]) == key and fresh and valid:
                 self.hits += 1
                 return str(digest)
         self.misses += 1

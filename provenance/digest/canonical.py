@@ -104,3 +104,5 @@ def loads_strict(data: bytes, *, what: str, allow_floats: bool = False) -> Any:
         raise FormatError(f"{what}: nested too deeply") from e
     except json.JSONDecodeError as e:
         raise FormatError(f"{what}: not valid JSON ({e.msg} at line {e.lineno})") from e
+    except ValueError as e:  # e.g. an integer beyond the interpreter's digit limit
+        raise FormatError(f"{what}: unreadable value ({e})") from e

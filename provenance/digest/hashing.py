@@ -138,12 +138,19 @@ class _Worker:
         # stderr goes to a file, not a pipe: nothing reads it until the end, and a worker
         # must never block on a full pipe that no one drains.
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in reap()
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            _worker_command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-        )
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                _worker_command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr,
+            )
+        except OSError as e:
+            self.stderr.close()
+            raise errors.Error(
+                f"cannot start a hashing worker: {e.strerror}",
+                hint="use -j 1 to hash in one process",
+            ) from e
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin_fd: int | None = self.process.stdin.fileno()
         self.stdout_fd: int | None = self.process.stdout.fileno()
@@ -263,11 +270,11 @@ class TreeHasher:
         pending = collections.deque(tasks)
         listed = sum(len(t.files) for t in pending if isinstance(t, FilesTask))
         subtrees = sum(1 for t in pending if isinstance(t, TreeTask))
-        if self.processes > 1 and (
-            listed >= PROCESS_MIN_FILES or subtrees >= TASKS_PER_PROCESS * self.processes
-        ):
-            self._start_workers()
         try:
+            if self.processes > 1 and (
+                listed >= PROCESS_MIN_FILES or subtrees >= TASKS_PER_PROCESS * self.processes
+            ):
+                self._start_workers()
             while pending:
                 self._feed(pending)
                 if not pending:
@@ -303,7 +310,8 @@ class TreeHasher:
             worker.reap()
 
     def _start_workers(self) -> None:
-        self._workers = [_Worker(self.config) for _ in range(self.processes - 1)]
+        for _ in range(self.processes - 1):  # one by one: a failure leaves the started listed
+            self._workers.append(_Worker(self.config))
 
     def _worth_workers(self, pending: collections.deque[Task]) -> bool:
         return (

@@ -13,6 +13,7 @@ should enumerate files from the verified manifest, not from the directory.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ def _compile(patterns: tuple[str, ...], source: str) -> pathspec.GitIgnoreSpec:
     for number, line in enumerate(patterns, start=1):
         try:
             pathspec.GitIgnoreSpec.from_lines([line])
-        except (ValueError, TypeError, pathspec.RecursionError) as e:
+        except (ValueError, TypeError, re.error, pathspec.RecursionError) as e:
             raise FormatError(f"{source}: invalid pattern on line {number}: {line!r} ({e})") from e
     return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
@@ -53,6 +54,10 @@ class IgnoreRules:
                 "ignore list must begin with the built-in patterns " + ", ".join(BUILTIN_PATTERNS)
             )
         for line in self.patterns:
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise FormatError(f"ignore pattern is not valid Unicode: {line!a}") from e
             if not line.strip() or line.lstrip().startswith("#") or "\n" in line:
                 raise FormatError(
                     f"ignore list holds a blank, comment or multi-line entry: {line!r}"

@@ -28,7 +28,12 @@ from typing import Any, NamedTuple
 from provenance.digest.algorithms import Algorithm, Digest, is_lower_hex
 from provenance.digest.canonical import MAX_SAFE_INTEGER, loads_strict
 from provenance.digest.ignore import IgnoreRules
-from provenance.digest.paths import check_link_target, check_relative_path, display
+from provenance.digest.paths import (
+    check_link_target,
+    check_relative_path,
+    display,
+    resolve_link,
+)
 from provenance.errors import FormatError, InputError, UnsafePathError
 
 MEDIA_TYPE = "application/vnd.ml-provenance.manifest.v1+json"
@@ -139,13 +144,29 @@ class Manifest:
                 check_relative_path(path)
         files = [e for e in entries if isinstance(e, FileEntry)]
         self._check_files(files)
-        for entry in entries:
-            if (
-                isinstance(entry, SymlinkEntry)
-                and check_link_target(entry.path, entry.target) != entry.target
-            ):
-                raise FormatError(f"link target not in NFC form: {display(entry.path)}")
         self._check_no_entry_below_leaf(paths)
+        links = {e.path: e.target for e in entries if isinstance(e, SymlinkEntry)}
+        if links:
+            self._check_links(links)
+
+    def _check_links(self, links: dict[str, str]) -> None:
+        """Each link must resolve inside the root, through the other links, to content the
+        manifest covers: a link into an ignored directory would lead a reader to bytes that
+        no digest describes."""
+        for link, target in links.items():
+            if check_link_target(link, target) != target:
+                raise FormatError(f"link target not in NFC form: {display(link)}")
+            reached = resolve_link(link, links)
+            prefix = ""
+            for part in reached.split("/"):
+                prefix = f"{prefix}/{part}" if prefix else part
+                if self.ignore.is_ignored(prefix, is_dir=True) or (
+                    prefix == reached and self.ignore.is_ignored(prefix, is_dir=False)
+                ):
+                    raise UnsafePathError(
+                        f"symbolic link leads to ignored content, which no digest covers: "
+                        f"{display(link)} -> {display(target)}"
+                    )
 
     def _check_files(self, files: list[FileEntry]) -> None:
         length = self.algorithm.hex_length

@@ -1,18 +1,22 @@
 """Rules for the relative paths a manifest may contain.
 
 A manifest is read back by verifiers on other machines and, later, used to open files under a
-dataset root. Every path in it must therefore name a place *inside* that root on any platform:
-relative, no ``.`` or ``..`` components, no empty components, no backslash (a separator on
-Windows), no NUL, valid Unicode in NFC form (so the same name typed on macOS and on Linux is the
-same entry). These checks run both when a manifest is built and when one is loaded from a file,
+dataset root. Every path in it must therefore name a place *inside* that root: relative, no
+``.`` or ``..`` components, no empty components, no backslash, no NUL, valid Unicode in NFC form
+(so the same name typed on macOS and on Linux is the same entry). Paths are POSIX paths: names
+that only Windows treats specially (drive prefixes such as ``C:``, reserved device names) are
+valid file names here, so a tool that materialises a manifest on Windows must refuse them
+itself. These checks run both when a manifest is built and when one is loaded from a file,
 because a loaded manifest is untrusted input.
 """
 
 from __future__ import annotations
 
+import collections
 import posixpath
 import re
 import unicodedata
+from collections.abc import Mapping
 
 from provenance._filehash import display
 from provenance.errors import UnsafePathError
@@ -21,7 +25,25 @@ from provenance.errors import UnsafePathError
 _SAFE_ASCII = re.compile(r"(?!\.\.?(?:/|$))[ -.0-\[\]-~]+(?:/(?!\.\.?(?:/|$))[ -.0-\[\]-~]+)*")
 
 
-__all__ = ["check_link_target", "check_relative_path", "display", "name_from_os"]
+MAX_LINK_HOPS = 40  # as Linux's limit on links followed in one lookup
+
+__all__ = [
+    "check_link_target",
+    "check_relative_path",
+    "check_text",
+    "display",
+    "name_from_os",
+    "resolve_link",
+]
+
+
+def check_text(text: str, what: str) -> str:
+    """Return ``text`` if it is valid Unicode (encodable as UTF-8), else refuse it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UnsafePathError(f"{what} is not valid Unicode: {text!a}") from e
+    return text
 
 
 def name_from_os(name: str, parent: str) -> str:
@@ -86,9 +108,50 @@ def check_link_target(link: str, target: str) -> str:
         raise UnsafePathError(f"symbolic link points outside the root (absolute): {shown}")
     if "\x00" in target or "\\" in target:
         raise UnsafePathError(f"symbolic link target is not portable: {shown}")
+    check_text(target, f"symbolic link target of {display(link)}")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
     if resolved == ".." or resolved.startswith("../"):
         raise UnsafePathError(f"symbolic link points outside the root: {shown}")
     if resolved == ".":
         raise UnsafePathError(f"symbolic link points at the root itself: {shown}")
     return unicodedata.normalize("NFC", target)
+
+
+def resolve_link(link: str, links: Mapping[str, str]) -> str:
+    """Where the link at ``link`` leads, resolved through every link in ``links``.
+
+    ``links`` maps the manifest path of each link to its target. Resolution follows the
+    kernel's: component by component from the link's directory, a component that is itself a
+    link replaced by its target. A purely textual check cannot see that ``a/l/../../x`` leaves
+    the root when ``a/l`` is a link to ``../b``; this can. Returns the root-relative path
+    reached (which need not exist); refuses a path that leaves the root or loops.
+    """
+    directory = posixpath.dirname(link)
+    pending = collections.deque(
+        (directory.split("/") if directory else []) + links[link].split("/")
+    )
+    parts: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise UnsafePathError(
+                    f"symbolic link resolves outside the root: {display(link)} -> "
+                    f"{display(links[link])}"
+                )
+            parts.pop()
+            continue
+        parts.append(part)
+        target = links.get("/".join(parts))
+        if target is not None:
+            hops += 1
+            if hops > MAX_LINK_HOPS or target.startswith("/"):
+                raise UnsafePathError(f"symbolic link loops or leaves the root: {display(link)}")
+            parts.pop()
+            pending.extendleft(reversed(target.split("/")))
+    if not parts:
+        raise UnsafePathError(f"symbolic link resolves to the root itself: {display(link)}")
+    return "/".join(parts)
