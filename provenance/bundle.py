@@ -1,0 +1,124 @@
+"""Sigstore bundles (v0.1-v0.3 read, v0.3 written): a signed envelope with what verifies it.
+
+Every attestation is stored as a Sigstore bundle, the format sigstore-python, cosign and
+model_signing exchange. Two kinds of verification material occur:
+
+* **keyless** -- a Fulcio certificate and a Rekor transparency-log entry. Verified by
+  sigstore-python against a trust root and an expected identity (see
+  :mod:`provenance.signing.sigstore`).
+* **key** -- ``publicKey.hint``, the key id of the signing key (as the OpenSSF model-signing
+  spec writes it). Verified here, against the keys a policy trusts.
+
+A bundle keeps the exact bytes it was read from; nothing is verified from a re-serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from provenance.digest.canonical import loads_strict
+from provenance.dsse import IN_TOTO_PAYLOAD_TYPE, DsseSignature, Envelope
+from provenance.errors import FormatError, RefusedError
+from provenance.signing.keys import PublicKey, SignatureError, Signer
+from provenance.statement import Statement
+
+MEDIA_TYPE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
+MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "application/vnd.dev.sigstore.bundle+json;version=0.2",
+        MEDIA_TYPE_V03,
+    }
+)
+MAX_BUNDLE_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A parsed bundle; ``raw`` is the exact bytes it came from."""
+
+    raw: bytes
+    envelope: Envelope | None  # None for a message-signature bundle
+    key_hint: str | None  # publicKey.hint for key-signed bundles
+    keyless: bool  # carries a certificate (Fulcio) to be verified by sigstore-python
+
+    @property
+    def statement(self) -> Statement:
+        """The in-toto statement inside (parsed from the signed payload bytes)."""
+        if self.envelope is None or self.envelope.payload_type != IN_TOTO_PAYLOAD_TYPE:
+            raise FormatError("bundle does not carry an in-toto statement")
+        return Statement.from_bytes(self.envelope.payload)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "bundle") -> Bundle:
+        """Parse a bundle strictly enough to know what it is and what verifies it."""
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise FormatError(f"{source}: larger than {MAX_BUNDLE_BYTES} bytes")
+        document = loads_strict(data, what=source)
+        try:
+            return cls._from_document(data, document)
+        except FormatError as e:
+            raise FormatError(f"{source}: {e.message}") from e
+
+    @classmethod
+    def _from_document(cls, raw: bytes, document: Any) -> Bundle:
+        if not isinstance(document, dict):
+            raise FormatError("a bundle is a JSON object")
+        if document.get("mediaType") not in MEDIA_TYPES:
+            raise FormatError(f"unsupported bundle mediaType {document.get('mediaType')!r}")
+        material = document.get("verificationMaterial")
+        if not isinstance(material, dict):
+            raise FormatError("bundle has no verificationMaterial")
+        kinds = [k for k in ("publicKey", "certificate", "x509CertificateChain") if k in material]
+        if len(kinds) != 1:
+            raise FormatError("bundle needs exactly one of publicKey, certificate, chain")
+        hint = None
+        if kinds[0] == "publicKey":
+            key = material["publicKey"]
+            if not isinstance(key, dict) or not isinstance(key.get("hint"), str):
+                raise FormatError("publicKey needs a string hint")
+            hint = key["hint"]
+        has_envelope, has_message = "dsseEnvelope" in document, "messageSignature" in document
+        if has_envelope == has_message:
+            raise FormatError("bundle needs exactly one of dsseEnvelope, messageSignature")
+        envelope = Envelope.from_json(document["dsseEnvelope"]) if has_envelope else None
+        return cls(raw, envelope, hint, keyless=hint is None)
+
+    @classmethod
+    def sign_statement(cls, statement: Statement, signer: Signer) -> Bundle:
+        """Sign ``statement`` with a key into a v0.3 bundle carrying ``publicKey.hint``."""
+        payload = statement.to_bytes()
+        envelope = Envelope(payload, IN_TOTO_PAYLOAD_TYPE, ())
+        key_id = signer.public_key.key_id
+        signature = DsseSignature(signer.sign(envelope.signed_bytes()), key_id)
+        envelope = Envelope(payload, IN_TOTO_PAYLOAD_TYPE, (signature,))
+        document = {
+            "mediaType": MEDIA_TYPE_V03,
+            "verificationMaterial": {"publicKey": {"hint": key_id}, "tlogEntries": []},
+            "dsseEnvelope": envelope.to_json(),
+        }
+        raw = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        return cls(raw, envelope, key_id, keyless=False)
+
+    def verify_with_key(self, key: PublicKey) -> Statement:
+        """Verify a key-signed bundle under ``key``; return the statement it signs.
+
+        Refuses a keyless bundle (that is sigstore-python's job), a hint naming another key,
+        and any envelope in which a signature fails: every signature present must verify,
+        so no unverifiable material rides along with a good one.
+        """
+        if self.keyless or self.envelope is None:
+            raise RefusedError("bundle is not key-signed: verify it as a Sigstore bundle")
+        if self.key_hint != key.key_id:
+            raise SignatureError(
+                f"bundle names key {self.key_hint[:16] if self.key_hint else '?'}, "
+                f"not {key.key_id[:16]}"
+            )
+        signed = self.envelope.signed_bytes()
+        for signature in self.envelope.signatures:
+            if signature.keyid not in ("", key.key_id):
+                raise SignatureError(f"signature names key {signature.keyid[:16]}, not the hint's")
+            key.verify(signature.sig, signed)
+        return self.statement
