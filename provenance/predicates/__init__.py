@@ -1,0 +1,1 @@
+"""Predicates this project defines, each specified in ``attest/`` with a JSON Schema."""
