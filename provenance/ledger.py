@@ -1,0 +1,378 @@
+"""The ledger: an append-only, hash-chained store of signed attestations and manifests.
+
+Every attestation is stored as the exact bundle bytes that were signed, indexed by subject
+digest, predicate type, signer and time. Each entry carries the hash of the previous one, so an
+edited, deleted or reordered row breaks the chain and :meth:`Ledger.check` names it. SQLite
+triggers refuse updates and deletes through any connection; an attacker who edits the file
+directly can drop them, which the chain then reveals. Deleting the newest entries leaves a
+consistent chain, so the chain's head is also written to ``ledger.head`` beside the database
+after every append, and the check requires the entry it names.
+
+Manifests are stored content-addressed (zlib-compressed canonical bytes, keyed by root digest),
+so an attestation about a million-file dataset stays small and its manifest is stored once.
+
+Concurrency: the database is in WAL mode and each append is one ``BEGIN IMMEDIATE``
+transaction, so several processes can append at once; they are serialised by SQLite and each
+sees the true previous entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from provenance.bundle import Bundle
+from provenance.digest.algorithms import Digest
+from provenance.digest.canonical import canonical_json, loads_strict
+from provenance.digest.manifest import Manifest
+from provenance.errors import Error, FormatError, InputError
+from provenance.fsutil import atomic_write
+from provenance.statement import Statement
+
+GENESIS = "0" * 64
+BUSY_TIMEOUT_S = 60
+MAX_MANIFEST_BYTES = 1 << 30
+
+# Refuse edits through any connection; a direct file edit can drop these, the chain cannot.
+_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table} "
+    "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END"
+    for table in ("entries", "subjects")
+    for action in ("update", "delete")
+)
+
+
+class LedgerError(Error):
+    """The ledger cannot be opened or written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One stored attestation."""
+
+    seq: int
+    entry_hash: str
+    prev_hash: str
+    bundle_digest: str
+    predicate_type: str
+    signer: str
+    recorded_at: str
+    bundle: bytes
+
+    def parsed(self) -> Bundle:
+        """The stored bundle, parsed from its exact bytes."""
+        return Bundle.from_bytes(self.bundle, source=f"ledger entry {self.seq}")
+
+
+def entry_hash(
+    *, prev_hash: str, seq: int, bundle_digest: str, predicate_type: str, signer: str, at: str
+) -> str:
+    """The chain hash of an entry: what an edit to any of its fields (or its place) changes."""
+    document: dict[str, str | int] = {
+        "bundle": bundle_digest,
+        "predicateType": predicate_type,
+        "prev": prev_hash,
+        "recordedAt": at,
+        "seq": seq,
+        "signer": signer,
+    }
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Ledger:
+    """The ledger at ``path`` (created on first use); see the module docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.head_path = path.with_suffix(".head")
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            connection.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL sync survives a killed process intact; fsync per checkpoint.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self.db = sqlite_utils.Database(connection)
+            self._create()
+        except sqlite3.Error as e:
+            raise LedgerError(f"cannot open the ledger {path}: {e}") from e
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _create(self) -> None:
+        with self._transaction():
+            if "entries" not in self.db.table_names():
+                self.db.table("entries").create(
+                    {
+                        "seq": int,
+                        "entry_hash": str,
+                        "prev_hash": str,
+                        "bundle_digest": str,
+                        "predicate_type": str,
+                        "signer": str,
+                        "recorded_at": str,
+                        "bundle": bytes,
+                    },
+                    pk="seq",
+                    not_null={
+                        "entry_hash",
+                        "prev_hash",
+                        "bundle_digest",
+                        "predicate_type",
+                        "signer",
+                        "recorded_at",
+                        "bundle",
+                    },
+                )
+                self.db.table("entries").create_index(["bundle_digest"], unique=True)
+                self.db.table("entries").create_index(["predicate_type"])
+                self.db.table("entries").create_index(["signer"])
+                self.db.table("entries").create_index(["recorded_at"])
+                self.db.table("subjects").create(
+                    {"seq": int, "algorithm": str, "digest": str},
+                    foreign_keys=[("seq", "entries", "seq")],
+                    not_null={"seq", "algorithm", "digest"},
+                )
+                self.db.table("subjects").create_index(["algorithm", "digest"])
+                self.db.table("subjects").create_index(["seq"])
+                self.db.table("manifests").create({"digest": str, "data": bytes}, pk="digest")
+            for trigger in _TRIGGERS:
+                self.db.conn.execute(trigger)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise LedgerError(f"cannot lock the ledger {self.path}: {e}") from e
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise LedgerError(f"cannot write the ledger {self.path}: {e}") from e
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(self, bundle: Bundle, *, signer: str) -> Entry | None:
+        """Store a verified bundle; return its entry, or None if it is already stored.
+
+        The caller has verified the signature (that is what ``signer`` records); the ledger
+        stores and chains, it does not judge trust.
+        """
+        statement = bundle.statement
+        bundle_digest = hashlib.sha256(bundle.raw).hexdigest()
+        with self._transaction():
+            if self.db.execute(
+                "SELECT 1 FROM entries WHERE bundle_digest = ?", [bundle_digest]
+            ).fetchone():
+                return None
+            last = self.db.execute(
+                "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            at = _utc_now()
+            chained = entry_hash(
+                prev_hash=prev,
+                seq=seq,
+                bundle_digest=bundle_digest,
+                predicate_type=statement.predicate_type,
+                signer=signer,
+                at=at,
+            )
+            row = {
+                "seq": seq,
+                "entry_hash": chained,
+                "prev_hash": prev,
+                "bundle_digest": bundle_digest,
+                "predicate_type": statement.predicate_type,
+                "signer": signer,
+                "recorded_at": at,
+                "bundle": bundle.raw,
+            }
+            self.db.table("entries").insert(row)
+            self.db.table("subjects").insert_all(
+                {"seq": seq, "algorithm": a, "digest": v}
+                for subject in statement.subjects
+                for a, v in subject.digest.items()
+            )
+        self._advance_head(seq, chained)
+        return Entry(
+            seq, chained, prev, bundle_digest, statement.predicate_type, signer, at, bundle.raw
+        )
+
+    def _advance_head(self, seq: int, chained: str) -> None:
+        """Record the newest entry in ``ledger.head``, never moving it backwards."""
+        lock_path = self.head_path.with_suffix(".head.lock")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self._read_head()
+            if current is None or current[0] < seq:
+                data = json.dumps({"seq": seq, "hash": chained}).encode()
+                atomic_write(self.head_path, data)
+
+    def _read_head(self) -> tuple[int, str] | None:
+        try:
+            document = loads_strict(self.head_path.read_bytes(), what=str(self.head_path))
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise LedgerError(f"cannot read {self.head_path}: {e.strerror}") from e
+        if not isinstance(document, dict) or set(document) != {"seq", "hash"}:
+            raise FormatError(f"{self.head_path} is malformed")
+        seq, hash_value = document["seq"], document["hash"]
+        if not isinstance(seq, int) or not isinstance(hash_value, str):
+            raise FormatError(f"{self.head_path} is malformed")
+        return seq, hash_value
+
+    def store_manifest(self, manifest: Manifest) -> Digest:
+        """Store a manifest once, keyed by its root digest; return the digest."""
+        digest = manifest.root_digest
+        with self._transaction():
+            if not self.db.execute(
+                "SELECT 1 FROM manifests WHERE digest = ?", [str(digest)]
+            ).fetchone():
+                self.db.table("manifests").insert(
+                    {"digest": str(digest), "data": zlib.compress(manifest.canonical_bytes, 6)}
+                )
+        return digest
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def manifest(self, digest: Digest) -> Manifest | None:
+        """The stored manifest with root digest ``digest`` (checked on the way out)."""
+        row = self.db.execute(
+            "SELECT data FROM manifests WHERE digest = ?", [str(digest)]
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            decompressor = zlib.decompressobj()
+            data = decompressor.decompress(row[0], MAX_MANIFEST_BYTES)
+        except zlib.error as e:
+            raise FormatError(f"stored manifest {digest} is corrupt") from e
+        manifest = Manifest.from_bytes(data, source=f"stored manifest {digest}")
+        if manifest.root_digest != digest:
+            raise FormatError(f"stored manifest {digest} does not hash to its key")
+        return manifest
+
+    def _entries(self, where: str = "", params: Iterable[Any] = ()) -> list[Entry]:
+        # ``where`` is only ever built here from constant clauses; values go in ``params``.
+        columns = "seq, entry_hash, prev_hash, bundle_digest, predicate_type, signer"
+        query = f"SELECT {columns}, recorded_at, bundle FROM entries {where} ORDER BY seq"  # noqa: S608
+        rows = self.db.execute(query, list(params)).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def entries(self) -> list[Entry]:
+        """Every entry, oldest first."""
+        return self._entries()
+
+    def find(self, subject: Digest | None = None, predicate_type: str | None = None) -> list[Entry]:
+        """Entries about ``subject`` and/or of ``predicate_type``, oldest first."""
+        clauses, params = [], []
+        if subject is not None:
+            clauses.append("seq IN (SELECT seq FROM subjects WHERE algorithm = ? AND digest = ?)")
+            params += [subject.algorithm.value, subject.value]
+        if predicate_type is not None:
+            clauses.append("predicate_type = ?")
+            params.append(predicate_type)
+        return self._entries(("WHERE " + " AND ".join(clauses)) if clauses else "", params)
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Every inconsistency found, as sentences; an empty list means the chain is intact."""
+        problems: list[str] = []
+        previous_hash, expected_seq = GENESIS, 1
+        subjects: dict[int, set[tuple[str, str]]] = {}
+        for seq, algorithm, digest in self.db.execute(
+            "SELECT seq, algorithm, digest FROM subjects"
+        ).fetchall():
+            subjects.setdefault(seq, set()).add((algorithm, digest))
+        last: Entry | None = None
+        for entry in self.entries():
+            problems += self._check_entry(entry, expected_seq, previous_hash, subjects)
+            previous_hash, expected_seq, last = entry.entry_hash, entry.seq + 1, entry
+            subjects.pop(entry.seq, None)
+        for orphan in sorted(subjects):
+            problems.append(f"subject index rows name entry {orphan}, which does not exist")
+        head = self._read_head()
+        if head is not None:
+            if last is None or last.seq < head[0]:
+                problems.append(
+                    f"entries after {last.seq if last else 0} are missing: "
+                    f"{self.head_path.name} records entry {head[0]}"
+                )
+            else:
+                row = self._entries("WHERE seq = ?", [head[0]])
+                if not row or row[0].entry_hash != head[1]:
+                    problems.append(f"entry {head[0]} differs from {self.head_path.name}")
+        return problems
+
+    @staticmethod
+    def _check_entry(
+        entry: Entry, expected_seq: int, previous_hash: str, subjects: dict[int, set[Any]]
+    ) -> list[str]:
+        problems: list[str] = []
+        if entry.seq != expected_seq:
+            problems.append(f"entries {expected_seq}..{entry.seq - 1} are missing")
+        if entry.prev_hash != previous_hash:
+            problems.append(f"entry {entry.seq} does not follow the entry before it")
+        recomputed = entry_hash(
+            prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            bundle_digest=entry.bundle_digest,
+            predicate_type=entry.predicate_type,
+            signer=entry.signer,
+            at=entry.recorded_at,
+        )
+        if recomputed != entry.entry_hash:
+            problems.append(f"entry {entry.seq} was edited (its fields do not hash to its hash)")
+        if hashlib.sha256(entry.bundle).hexdigest() != entry.bundle_digest:
+            problems.append(f"entry {entry.seq}: the stored bundle was edited")
+            return problems
+        try:
+            statement: Statement = entry.parsed().statement
+        except InputError as e:
+            problems.append(f"entry {entry.seq}: the stored bundle is unreadable ({e.message})")
+            return problems
+        if statement.predicate_type != entry.predicate_type:
+            problems.append(f"entry {entry.seq}: predicate type index disagrees with the bundle")
+        expected = {(a, v) for s in statement.subjects for a, v in s.digest.items()}
+        if subjects.get(entry.seq, set()) != expected:
+            problems.append(f"entry {entry.seq}: subject index disagrees with the bundle")
+        return problems
+
+
+def signer_label_for_key(key_id: str) -> str:
+    """How the ledger records a key signer."""
+    return f"key:{key_id}"
+
+
+__all__ = ["GENESIS", "Entry", "Ledger", "LedgerError", "entry_hash", "signer_label_for_key"]
