@@ -26,7 +26,7 @@ import hashlib
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +304,27 @@ class Ledger:
             params.append(predicate_type)
         return self._entries(("WHERE " + " AND ".join(clauses)) if clauses else "", params)
 
+    def closure(self, digest: Digest) -> list[Entry]:
+        """The entries about ``digest`` and, transitively, about every artifact they name.
+
+        An attestation names its inputs as resource descriptors (``{"digest": {...}}``) in its
+        predicate -- a dataset's parents, a training run's resolved dependencies -- so the
+        closure follows every such descriptor, whatever the predicate type.
+        """
+        seen: dict[int, Entry] = {}
+        visited: set[Digest] = set()
+        pending = [digest]
+        while pending:
+            current = pending.pop()
+            if current in visited:
+                continue
+            visited.add(current)
+            for entry in self.find(subject=current):
+                if entry.seq not in seen:
+                    seen[entry.seq] = entry
+                    pending.extend(referenced_digests(entry.parsed().statement.predicate))
+        return [seen[seq] for seq in sorted(seen)]
+
     # -- checking ---------------------------------------------------------------------------
 
     def check(self) -> list[str]:
@@ -370,9 +391,39 @@ class Ledger:
         return problems
 
 
+def referenced_digests(value: Any) -> list[Digest]:
+    """Every accepted digest named by a resource descriptor anywhere inside ``value``."""
+    from provenance.digest.algorithms import Algorithm
+
+    accepted = {a.value: a for a in Algorithm}
+    found: list[Digest] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            digests = item.get("digest")
+            if isinstance(digests, Mapping):
+                for algorithm, hex_value in digests.items():
+                    if algorithm in accepted and isinstance(hex_value, str):
+                        with contextlib.suppress(Error):
+                            found.append(Digest(accepted[algorithm], hex_value))
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return found
+
+
 def signer_label_for_key(key_id: str) -> str:
     """How the ledger records a key signer."""
     return f"key:{key_id}"
 
 
-__all__ = ["GENESIS", "Entry", "Ledger", "LedgerError", "entry_hash", "signer_label_for_key"]
+__all__ = [
+    "GENESIS",
+    "Entry",
+    "Ledger",
+    "LedgerError",
+    "entry_hash",
+    "referenced_digests",
+    "signer_label_for_key",
+]

@@ -57,7 +57,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (sub-commands are registered by their modules)."""
-    from provenance.cli import manifests
+    from provenance.cli import attest_cmds, ledger_cmds, manifests, project_cmds
 
     parser = argparse.ArgumentParser(
         prog="provenance",
@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
+    project_cmds.register(commands, common)
     manifests.register(commands, common)
+    attest_cmds.register(commands, common)
+    ledger_cmds.register(commands, common)
     return parser
 
 

@@ -1,0 +1,187 @@
+"""``provenance dataset add``, ``attest``, ``log`` and ``show``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provenance.cli.common import (
+    add_signing_options,
+    print_json,
+    project_and_ledger,
+    sign,
+    subject_digest,
+)
+from provenance.errors import EXIT_OK, FormatError, InputError
+
+if TYPE_CHECKING:
+    from provenance.ledger import Entry
+
+MAX_PREDICATE_BYTES = 16 << 20
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add dataset, attest, log and show."""
+    dataset = commands.add_parser("dataset", help="attest datasets")
+    actions = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    add = actions.add_parser(
+        "add",
+        parents=[common],
+        help="hash, attest, sign and record a dataset",
+        description="Hash PATH into a manifest, write a dataset attestation about its root "
+        "digest, sign it, and store both in the ledger. Prints the dataset's digest.",
+    )
+    add.add_argument("path", type=Path, metavar="PATH")
+    add.add_argument("--name", required=True)
+    add.add_argument("--source", action="append", default=[], metavar="URI")
+    add.add_argument("--license")
+    add.add_argument("--description")
+    add.add_argument("--parent", action="append", default=[], metavar="DIGEST")
+    add.add_argument("--algorithm", choices=["sha256", "blake3"], default="sha256")
+    add.add_argument("--allow-symlinks", action="store_true")
+    add_signing_options(add)
+    add.set_defaults(handler=run_dataset_add)
+
+    attest = commands.add_parser(
+        "attest",
+        parents=[common],
+        help="sign any predicate about a subject",
+        description="Sign an in-toto statement with PREDICATE (a JSON object) about SUBJECT "
+        "(a path, which is hashed, or a digest) and store it in the ledger.",
+    )
+    attest.add_argument("subject", metavar="SUBJECT")
+    attest.add_argument("--predicate-type", required=True, metavar="URI")
+    attest.add_argument("--predicate", required=True, type=Path, metavar="FILE.json")
+    attest.add_argument("--name", help="the subject's name in the statement")
+    add_signing_options(attest)
+    attest.set_defaults(handler=run_attest)
+
+    log = commands.add_parser("log", parents=[common], help="list the ledger's entries")
+    log.add_argument("--subject", metavar="DIGEST|PATH")
+    log.add_argument("--format", choices=["text", "json"], default="text")
+    log.set_defaults(handler=run_log)
+
+    show = commands.add_parser(
+        "show", parents=[common], help="the attestations about a digest or path"
+    )
+    show.add_argument("subject", metavar="DIGEST|PATH")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.set_defaults(handler=run_show)
+
+
+def run_dataset_add(args: argparse.Namespace) -> int:
+    """Hash, attest, sign and record a dataset."""
+    from provenance.digest import Algorithm, Digest, build_manifest
+    from provenance.predicates.dataset import Source, dataset_statement
+
+    project, ledger = project_and_ledger()
+    with ledger:
+        parents = [Digest.parse(p) for p in args.parent]
+        manifest = build_manifest(
+            args.path,
+            algorithm=Algorithm.parse(args.algorithm),
+            allow_symlinks=args.allow_symlinks,
+        )
+        statement = dataset_statement(
+            manifest,
+            name=args.name,
+            sources=[Source(uri, Source.now()) for uri in args.source],
+            license=args.license,
+            description=args.description,
+            parents=parents,
+        )
+        bundle, signer = sign(statement, args, project)
+        ledger.store_manifest(manifest)
+        entry = ledger.append(bundle, signer=signer)
+    where = f"ledger entry {entry.seq}" if entry else "already in the ledger"
+    print(f"{manifest.root_digest}  {args.name} ({manifest.file_count} files, {where})")
+    return EXIT_OK
+
+
+def run_attest(args: argparse.Namespace) -> int:
+    """Sign a generic predicate about a subject."""
+    from provenance.digest.canonical import loads_strict
+    from provenance.statement import ResourceDescriptor, Statement
+
+    try:
+        data = args.predicate.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {args.predicate}: {e.strerror}") from e
+    if len(data) > MAX_PREDICATE_BYTES:
+        raise FormatError(f"{args.predicate} is larger than {MAX_PREDICATE_BYTES} bytes")
+    predicate = loads_strict(data, what=str(args.predicate), allow_floats=True)
+    if not isinstance(predicate, dict):
+        raise FormatError(f"{args.predicate}: a predicate is a JSON object")
+    project, ledger = project_and_ledger()
+    with ledger:
+        digest = subject_digest(args.subject)
+        subject = ResourceDescriptor.for_digest(digest, name=args.name)
+        statement = Statement((subject,), args.predicate_type, predicate)
+        bundle, signer = sign(statement, args, project)
+        entry = ledger.append(bundle, signer=signer)
+    where = f"ledger entry {entry.seq}" if entry else "already in the ledger"
+    print(f"{digest}  {args.predicate_type} ({where})")
+    return EXIT_OK
+
+
+def _summary(entry: Entry) -> dict[str, Any]:
+    statement = entry.parsed().statement
+    return {
+        "seq": entry.seq,
+        "recordedAt": entry.recorded_at,
+        "predicateType": entry.predicate_type,
+        "signer": entry.signer,
+        "subjects": [s.to_json() for s in statement.subjects],
+        "bundleDigest": f"sha256:{entry.bundle_digest}",
+    }
+
+
+def _subject_label(summary: dict[str, Any]) -> str:
+    first = summary["subjects"][0]
+    algorithm, value = next(iter(first["digest"].items()))
+    name = f" {first['name']}" if first.get("name") else ""
+    return f"{algorithm}:{value[:16]}{name}"
+
+
+def run_log(args: argparse.Namespace) -> int:
+    """List ledger entries, optionally about one subject."""
+    _, ledger = project_and_ledger()
+    with ledger:
+        subject = subject_digest(args.subject) if args.subject else None
+        summaries = [_summary(e) for e in ledger.find(subject=subject)]
+    if args.format == "json":
+        print_json(summaries)
+        return EXIT_OK
+    for s in summaries:
+        print(
+            f"{s['seq']:>6}  {s['recordedAt'][:19]}  {_subject_label(s):<40} "
+            f"{s['predicateType']}  {s['signer'][:28]}"
+        )
+    if not summaries:
+        print("no entries")
+    return EXIT_OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Show the attestations about a subject, predicates included."""
+    _, ledger = project_and_ledger()
+    with ledger:
+        digest = subject_digest(args.subject)
+        entries = ledger.find(subject=digest)
+        details = []
+        for entry in entries:
+            summary = _summary(entry)
+            summary["predicate"] = dict(entry.parsed().statement.to_json()["predicate"])
+            details.append(summary)
+    if args.format == "json":
+        print_json({"subject": str(digest), "attestations": details})
+        return EXIT_OK if details else 1
+    print(f"{digest}: {len(details)} attestation(s)")
+    for d in details:
+        print(f"- entry {d['seq']}  {d['predicateType']}")
+        print(f"  signer {d['signer']}, recorded {d['recordedAt']}")
+        for key, value in d["predicate"].items():
+            text = str(value)
+            print(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
+    return EXIT_OK if details else 1

@@ -1,0 +1,123 @@
+"""What several commands share: the project, how to name a subject, how to sign."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from provenance.bundle import Bundle
+    from provenance.digest import Digest
+    from provenance.ledger import Ledger
+    from provenance.project import Project
+    from provenance.statement import Statement
+
+DEFAULT_KEY = "default"
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def print_json(document: Any) -> None:
+    """Stable, readable JSON on standard output."""
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def project_and_ledger() -> tuple[Project, Ledger]:
+    """The project around the working directory and its ledger (which must exist)."""
+    from provenance.ledger import Ledger
+    from provenance.project import require_project
+
+    project = require_project()
+    if not project.ledger_path.is_file():
+        raise InputError(
+            f"{project.state_dir} has no ledger", hint="run 'provenance init' to create one"
+        )
+    return project, Ledger(project.ledger_path)
+
+
+def subject_digest(text: str) -> Digest:
+    """``text`` as a digest (``sha256:<hex>``, or bare hex) or, failing that, a path to hash."""
+    from provenance.digest import Digest, digest_path
+    from provenance.errors import Error
+
+    if ":" in text or re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        try:
+            return Digest.parse(text)
+        except Error:
+            if not Path(text).exists():
+                raise
+    return digest_path(Path(text)).digest
+
+
+def check_key_name(name: str) -> str:
+    """Key names become file names: a plain name, no path."""
+    if not KEY_NAME.fullmatch(name):
+        raise UsageError(f"invalid key name {name!r}", hint="use letters, digits, '.', '_', '-'")
+    return name
+
+
+def add_signing_options(parser: argparse.ArgumentParser) -> None:
+    """--key / --public-key / --sigstore, for commands that sign."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--key",
+        metavar="FILE|URI",
+        help="private key file, or a KMS/HSM signer URI (default: the project's default key)",
+    )
+    group.add_argument("--sigstore", action="store_true", help="sign keylessly (needs network)")
+    parser.add_argument(
+        "--public-key", type=Path, metavar="FILE", help="the public key of a signer URI"
+    )
+
+
+def sign(statement: Statement, args: argparse.Namespace, project: Project) -> tuple[Bundle, str]:
+    """Sign ``statement`` as the options say; return the bundle and the signer's label.
+
+    Key-signed bundles are verified again under the public key before they are returned: a
+    signer that produced a bad signature is caught here, not by the next verifier.
+    """
+    from provenance.bundle import Bundle
+    from provenance.ledger import signer_label_for_key
+    from provenance.signing.keys import KeySigner, PublicKey, RemoteSigner, Signer
+
+    if args.sigstore:
+        from provenance.signing.sigstore import sign_statement
+
+        bundle = sign_statement(statement)
+        return bundle, "sigstore"
+    signer: Signer
+    spec = args.key
+    if spec is None:
+        path = project.keys_dir / f"{DEFAULT_KEY}.key"
+        if not path.is_file():
+            raise UsageError(
+                "no --key given and the project has no default key",
+                hint="give --key FILE, or run 'provenance key generate default'",
+            )
+        signer = KeySigner.from_file(path)
+    elif re.match(r"^[a-z][a-z0-9+.-]*:", spec) and not Path(spec).exists():
+        if args.public_key is None:
+            raise UsageError("a signer URI needs --public-key FILE")
+        signer = RemoteSigner(spec, PublicKey.from_file(args.public_key))
+    else:
+        signer = KeySigner.from_file(Path(spec))
+    bundle = Bundle.sign_statement(statement, signer)
+    bundle.verify_with_key(signer.public_key)
+    return bundle, signer_label_for_key(signer.public_key.key_id)
+
+
+def write_out(data: bytes, output: Path | None) -> None:
+    """To a file (atomically) or standard output."""
+    from provenance.fsutil import atomic_write
+
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write(output, data)

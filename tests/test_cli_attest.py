@@ -1,0 +1,170 @@
+"""init, keys, dataset add, attest, log, show and the ledger commands, end to end via main()."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from provenance.cli import main
+from tests.conftest import make_tree
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE", raising=False)
+    assert run(capsys, "init")[0] == 0
+    make_tree(root / "data", {"train/a.csv": b"x,y\n1,0\n", "test/b.csv": b"x,y\n2,1\n"})
+    return root
+
+
+def test_init_creates_a_project_once(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = project / ".provenance"
+    assert (state / "ledger.db").is_file()
+    assert stat.S_IMODE((state / "keys" / "default.key").stat().st_mode) == 0o600
+    policy = (state / "policy.yaml").read_text()
+    assert "keys/default.pub" in policy
+    code, _, err = run(capsys, "init")
+    assert code == 2
+    assert "never overwritten" in err
+
+
+def test_dataset_add_log_show_and_check(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "dataset", "add", "data", "--name", "toy", "--license", "MIT")
+    assert code == 0
+    digest = out.split()[0]
+    assert digest.startswith("sha256:")
+    code, out, _ = run(capsys, "log", "--format", "json")
+    entries = json.loads(out)
+    assert [e["predicateType"] for e in entries] == [
+        "https://ml-provenance.dev/attestation/dataset/v1"
+    ]
+    code, out, _ = run(capsys, "show", "data", "--format", "json")
+    shown = json.loads(out)
+    assert code == 0 and shown["subject"] == digest
+    assert shown["attestations"][0]["predicate"]["license"] == "MIT"
+    assert run(capsys, "ledger", "check")[0] == 0
+    # the same dataset again is already recorded, not a second entry
+    assert "already in the ledger" not in run(capsys, "dataset", "add", "data", "--name", "toy")[1]
+
+
+def test_show_of_an_unattested_subject_exits_one(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "show", "data")
+    assert code == 1
+    assert "0 attestation(s)" in out
+
+
+def test_an_edited_ledger_fails_the_check(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "dataset", "add", "data", "--name", "toy")
+    db = sqlite3.connect(project / ".provenance" / "ledger.db", isolation_level=None)
+    db.execute("DROP TRIGGER entries_no_update")
+    db.execute("UPDATE entries SET signer = 'key:someone-else'")
+    db.close()
+    code, out, _ = run(capsys, "ledger", "check")
+    assert code == 1
+    assert "entry 1 was edited" in out
+
+
+def test_generic_attestation(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "pred.json").write_text('{"result": "PASSED", "accuracy": 0.97}')
+    code, _out, _ = run(
+        capsys,
+        "attest",
+        "data",
+        "--predicate-type",
+        "https://example.com/eval/v1",
+        "--predicate",
+        "pred.json",
+    )
+    assert code == 0
+    (project / "bad.json").write_text("[1, 2]")
+    code, _, err = run(capsys, "attest", "data", "--predicate-type", "x", "--predicate", "bad.json")
+    assert code == 2 and "a predicate is a JSON object" in err
+
+
+def test_export_and_import_into_another_project(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(capsys, "dataset", "add", "data", "--name", "toy")
+    run(capsys, "ledger", "export", "-o", str(tmp_path / "chain.jsonl"))
+    lines = (tmp_path / "chain.jsonl").read_bytes().splitlines()
+    assert len(lines) == 2  # the attestation and its manifest
+
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    run(capsys, "init", "--no-key")
+    code, out, _ = run(capsys, "ledger", "import", str(tmp_path / "chain.jsonl"))
+    assert code == 1 and "not trusted" in out and "1 refused" in out
+    trust = str(project / ".provenance" / "keys" / "default.pub")
+    code, out, _ = run(
+        capsys, "ledger", "import", str(tmp_path / "chain.jsonl"), "--trust-key", trust
+    )
+    assert code == 0 and "1 imported" in out
+    code, out, _ = run(
+        capsys, "ledger", "import", str(tmp_path / "chain.jsonl"), "--trust-key", trust
+    )
+    assert "0 imported, 1 already present" in out
+
+    tampered = json.loads(lines[0])
+    tampered["dsseEnvelope"]["signatures"][0]["sig"] = (
+        "A" + tampered["dsseEnvelope"]["signatures"][0]["sig"][1:]
+    )
+    (tmp_path / "bad.jsonl").write_text(json.dumps(tampered) + "\nnot json\n")
+    code, out, _ = run(
+        capsys, "ledger", "import", str(tmp_path / "bad.jsonl"), "--trust-key", trust
+    )
+    assert code == 1 and "2 refused" in out
+
+
+def test_keys(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "key", "generate", "../escape")[0] == 2
+    monkeypatch.setenv("PROVENANCE_KEY_PASSPHRASE", "s3cret")
+    assert run(capsys, "key", "generate", "team", "--type", "ed25519")[0] == 0
+    assert run(capsys, "key", "generate", "team")[0] == 2  # never overwritten
+    code, out, _ = run(capsys, "key", "list", "--format", "json")
+    names = {k["name"]: k for k in json.loads(out)}
+    assert names["team"]["type"] == "ed25519"
+    key = str(project / ".provenance" / "keys" / "team.key")
+    assert run(capsys, "dataset", "add", "data", "--name", "toy", "--key", key)[0] == 0
+    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE")
+    code, _, err = run(capsys, "dataset", "add", "data", "--name", "toy2", "--key", key)
+    assert code == 2 and "PROVENANCE_KEY_PASSPHRASE" in err
+
+
+def test_signer_uri_needs_its_public_key(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "dataset", "add", "data", "--name", "t", "--key", "gcpkms:projects/p/k"
+    )
+    assert code == 2 and "--public-key" in err
+
+
+def test_commands_outside_a_project_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "log")
+    assert code == 2 and "provenance init" in err
