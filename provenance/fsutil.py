@@ -15,8 +15,13 @@ from pathlib import Path
 from provenance.errors import InputError
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically, with permissions ``mode``."""
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically, with permissions ``mode``.
+
+    ``durable`` flushes the data and the directory to disk before returning; without it the
+    replacement is still atomic (readers see the old or the new file) but may be lost, whole,
+    in a power failure -- acceptable for files that may lag, such as the ledger's head.
+    """
     directory = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -27,12 +32,15 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
             Path(tmp).unlink()
         raise InputError(f"cannot write {path}: {e.strerror}") from e
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         dir_fd = os.open(directory, os.O_RDONLY)
         try:

@@ -6,7 +6,8 @@ edited, deleted or reordered row breaks the chain and :meth:`Ledger.check` names
 triggers refuse updates and deletes through any connection; an attacker who edits the file
 directly can drop them, which the chain then reveals. Deleting the newest entries leaves a
 consistent chain, so the chain's head is also written to ``ledger.head`` beside the database
-after every append, and the check requires the entry it names.
+when a ledger that appended is closed, and the check requires the entry it names. (The head
+may lag after a crash, never run ahead: a lagging head is accepted.)
 
 Manifests are stored content-addressed (zlib-compressed canonical bytes, keyed by root digest),
 so an attestation about a million-file dataset stays small and its manifest is stored once.
@@ -100,6 +101,7 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.head_path = path.with_suffix(".head")
+        self._appended: tuple[int, str] | None = None  # newest entry this handle added
         try:
             connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
             connection.execute("PRAGMA journal_mode=WAL")
@@ -112,7 +114,10 @@ class Ledger:
             raise LedgerError(f"cannot open the ledger {path}: {e}") from e
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Record the newest appended entry as the head, and close the database."""
+        if self._appended is not None:
+            self._advance_head(*self._appended)
+            self._appended = None
         self.db.conn.close()
 
     def __enter__(self) -> Ledger:
@@ -206,23 +211,27 @@ class Ledger:
                 signer=signer,
                 at=at,
             )
-            row = {
-                "seq": seq,
-                "entry_hash": chained,
-                "prev_hash": prev,
-                "bundle_digest": bundle_digest,
-                "predicate_type": statement.predicate_type,
-                "signer": signer,
-                "recorded_at": at,
-                "bundle": bundle.raw,
-            }
-            self.db.table("entries").insert(row)
-            self.db.table("subjects").insert_all(
-                {"seq": seq, "algorithm": a, "digest": v}
-                for subject in statement.subjects
-                for a, v in subject.digest.items()
+            # Plain parameterised INSERTs: sqlite-utils' insert() re-reads the table's schema
+            # on every call, which would dominate the cost of an append.
+            self.db.conn.execute(
+                "INSERT INTO entries (seq, entry_hash, prev_hash, bundle_digest, predicate_type, "
+                "signer, recorded_at, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    chained,
+                    prev,
+                    bundle_digest,
+                    statement.predicate_type,
+                    signer,
+                    at,
+                    bundle.raw,
+                ),
             )
-        self._advance_head(seq, chained)
+            self.db.conn.executemany(
+                "INSERT INTO subjects (seq, algorithm, digest) VALUES (?, ?, ?)",
+                [(seq, a, v) for s in statement.subjects for a, v in s.digest.items()],
+            )
+        self._appended = (seq, chained)
         return Entry(
             seq, chained, prev, bundle_digest, statement.predicate_type, signer, at, bundle.raw
         )
@@ -235,7 +244,8 @@ class Ledger:
             current = self._read_head()
             if current is None or current[0] < seq:
                 data = json.dumps({"seq": seq, "hash": chained}).encode()
-                atomic_write(self.head_path, data)
+                # May lag behind a crash, never run ahead: the check accepts a lagging head.
+                atomic_write(self.head_path, data, durable=False)
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
