@@ -1,42 +1,72 @@
 #!/usr/bin/env bash
-# The end-to-end example on the embedded defaults. Today it covers what exists: content digests
-# and manifests (generate a dataset, digest it, write its manifest, tamper with one file, and
-# show that the manifest diff names the change). Signing, the ledger, policies and the
-# train/verify/refuse steps join this script as those parts of the toolkit land.
+# The end-to-end example on the embedded defaults (SQLite ledger, local keys). It covers what
+# the toolkit does today: content digests and manifests, signed dataset attestations in a
+# hash-chained ledger, and the refusals that follow tampering with either. The policy-driven
+# verifier and the train/load gates join this script as those parts land.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$root/demo-workdir"
 rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
+mkdir -p "$work/pipeline"
+cd "$work/pipeline"
+unset PROVENANCE_KEY_PASSPHRASE
 
 step() { printf '\n== %s\n' "$*"; }
+expect() {  # expect CODE COMMAND...: run a command that must exit with CODE
+  local want=$1; shift
+  set +e; "$@"; local got=$?; set -e
+  if [ "$got" -ne "$want" ]; then
+    echo "demo: expected exit code $want from '$*', got $got" >&2
+    exit 1
+  fi
+}
+
+step "Create a project: ledger, a P-256 key pair, a starter policy"
+provenance init
 
 step "Generate a small labelled dataset (CSV shards, one empty split directory)"
 python "$root/examples/make_dataset.py" data
 
-step "Digest it: one root digest names the whole directory"
-provenance digest data
-provenance digest --format json data
-
-step "Write its manifest: sha256sum of the file is the root digest"
+step "Attest it: hash into a manifest, sign a dataset statement, record both in the ledger"
+provenance dataset add data --name digits-train \
+  --source https://example.org/digits.tar --license CC0-1.0
 provenance manifest data -o data.manifest.json
-sha256sum data.manifest.json
+provenance log
+
+step "What the ledger says about this directory"
+provenance show data
+
+step "The ledger's hash chain is intact"
+provenance ledger check
 
 step "Tamper with one training file (flip a label)"
 sed -i '2{s/,0$/,X/;s/,1$/,0/;s/,X$/,1/}' data/train/shard-000.csv
 
-step "The manifest diff names the changed file (exit code 1: differences found)"
-set +e
-provenance manifest diff data.manifest.json data
-status=$?
-set -e
-if [ "$status" -ne 1 ]; then
-  echo "demo: expected exit code 1 from the diff, got $status" >&2
-  exit 1
-fi
+step "Its digest no longer matches: no attestation names it (exit 1)"
+expect 1 provenance show data
+
+step "The manifest diff names the changed file (exit 1)"
+expect 1 provenance manifest diff data.manifest.json data
+
+step "Tamper with the ledger itself: rewrite who signed entry 1"
+python - <<'PY'
+import sqlite3
+db = sqlite3.connect(".provenance/ledger.db", isolation_level=None)
+db.execute("DROP TRIGGER entries_no_update")  # the guard an attacker with file access removes
+db.execute("UPDATE entries SET signer = 'key:someone-else' WHERE seq = 1")
+PY
+expect 1 provenance ledger check
+
+step "Export the chain and import it elsewhere: only a trusted key's bundles are accepted"
+chain="$work/chain.jsonl"
+provenance ledger export -o "$chain"
+mkdir -p "$work/auditor" && cd "$work/auditor"
+provenance init --no-key
+expect 1 provenance ledger import "$chain"
+provenance ledger import "$chain" --trust-key "$work/pipeline/.provenance/keys/default.pub"
+provenance ledger check
 
 step "Done"
-echo "The tampered file was detected by content. Signed attestations, the ledger and the"
-echo "verifier that refuses to train on a broken chain are the next parts of this pipeline."
+echo "Tampered data and a tampered ledger were both caught. The policy-driven verifier and the"
+echo "train/load gates that refuse a broken chain are the next parts of this pipeline."

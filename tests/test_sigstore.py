@@ -151,3 +151,9 @@ def test_keyless_signing_round_trip() -> None:
 
     bundle = sign_statement(_any_statement(), instance=Instance.STAGING)
     assert bundle.keyless
+
+
+def test_certificate_identity_labels_the_signer() -> None:
+    from provenance.signing.sigstore import certificate_identity
+
+    assert certificate_identity(load("valid-v0.3.intoto.sigstore")) == f"sigstore:{SLSA_GENERATOR}"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from provenance.digest import Digest
     from provenance.ledger import Ledger
     from provenance.project import Project
+    from provenance.signing.keys import KeySigner
     from provenance.statement import Statement
 
 DEFAULT_KEY = "default"
@@ -83,13 +84,13 @@ def sign(statement: Statement, args: argparse.Namespace, project: Project) -> tu
     """
     from provenance.bundle import Bundle
     from provenance.ledger import signer_label_for_key
-    from provenance.signing.keys import KeySigner, PublicKey, RemoteSigner, Signer
+    from provenance.signing.keys import PublicKey, RemoteSigner, Signer
 
     if args.sigstore:
-        from provenance.signing.sigstore import sign_statement
+        from provenance.signing.sigstore import certificate_identity, sign_statement
 
         bundle = sign_statement(statement)
-        return bundle, "sigstore"
+        return bundle, certificate_identity(bundle)
     signer: Signer
     spec = args.key
     if spec is None:
@@ -99,16 +100,31 @@ def sign(statement: Statement, args: argparse.Namespace, project: Project) -> tu
                 "no --key given and the project has no default key",
                 hint="give --key FILE, or run 'provenance key generate default'",
             )
-        signer = KeySigner.from_file(path)
+        signer = _load_key(path)
     elif re.match(r"^[a-z][a-z0-9+.-]*:", spec) and not Path(spec).exists():
         if args.public_key is None:
             raise UsageError("a signer URI needs --public-key FILE")
         signer = RemoteSigner(spec, PublicKey.from_file(args.public_key))
     else:
-        signer = KeySigner.from_file(Path(spec))
+        signer = _load_key(Path(spec))
     bundle = Bundle.sign_statement(statement, signer)
     bundle.verify_with_key(signer.public_key)
     return bundle, signer_label_for_key(signer.public_key.key_id)
+
+
+def _load_key(path: Path) -> KeySigner:
+    """A private key file; asks for the passphrase on a terminal when the key needs one."""
+    import getpass
+
+    from provenance.signing.keys import KeySigner, PassphraseRequiredError
+
+    try:
+        return KeySigner.from_file(path)
+    except PassphraseRequiredError:
+        if not sys.stdin.isatty():
+            raise
+        passphrase = getpass.getpass(f"passphrase for {path}: ")
+        return KeySigner.from_file(path, passphrase.encode("utf-8"))
 
 
 def write_out(data: bytes, output: Path | None) -> None:

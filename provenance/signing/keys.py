@@ -37,6 +37,10 @@ class SignatureError(RefusedError):
     """A signature does not verify under the key it was checked against."""
 
 
+class PassphraseRequiredError(InputError):
+    """The private key is encrypted and no passphrase was given."""
+
+
 class KeyType(enum.Enum):
     """Key algorithms this project creates and accepts."""
 
@@ -147,12 +151,12 @@ class KeySigner:
         try:
             key = serialization.load_pem_private_key(data, passphrase)
         except TypeError as e:  # encrypted without a passphrase, or the reverse
-            raise InputError(
-                "the private key is encrypted and no passphrase was given"
-                if passphrase is None
-                else "a passphrase was given but the private key is not encrypted",
-                hint=f"set {PASSPHRASE_ENV}" if passphrase is None else None,
-            ) from e
+            if passphrase is None:
+                raise PassphraseRequiredError(
+                    "the private key is encrypted and no passphrase was given",
+                    hint=f"set {PASSPHRASE_ENV}",
+                ) from e
+            raise InputError("a passphrase was given but the private key is not encrypted") from e
         except (ValueError, UnsupportedAlgorithm) as e:
             raise InputError("cannot load the private key: wrong passphrase or not a key") from e
         if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):

@@ -78,27 +78,49 @@ class _IdentityPolicy:
         self._issuer = policy.OIDCIssuer(expected.issuer)
 
     def verify(self, cert: Certificate) -> None:
-        from cryptography.x509 import (
-            OtherName,
-            RFC822Name,
-            SubjectAlternativeName,
-            UniformResourceIdentifier,
-        )
         from sigstore.errors import VerificationError
 
         self._issuer.verify(cert)
-        names = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
-        sans = set(names.get_values_for_type(RFC822Name))
-        sans.update(names.get_values_for_type(UniformResourceIdentifier))
-        sans.update(
-            other.value.decode("utf-8", "replace")
-            for other in names.get_values_for_type(OtherName)
-            if other.type_id.dotted_string == _OTHERNAME_OID
-        )
+        sans = _sans(cert)
         if not self._expected.matches(sans):
             raise VerificationError(
                 f"certificate identity {sorted(sans)} does not match {self._expected.identity!r}"
             )
+
+
+def _sans(cert: Certificate) -> set[str]:
+    """The identities a Fulcio certificate names: emails, URIs and Sigstore other-names."""
+    from cryptography.x509 import (
+        OtherName,
+        RFC822Name,
+        SubjectAlternativeName,
+        UniformResourceIdentifier,
+    )
+
+    names = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
+    sans = set(names.get_values_for_type(RFC822Name))
+    sans.update(names.get_values_for_type(UniformResourceIdentifier))
+    sans.update(
+        other.value.decode("utf-8", "replace")
+        for other in names.get_values_for_type(OtherName)
+        if other.type_id.dotted_string == _OTHERNAME_OID
+    )
+    return sans
+
+
+def certificate_identity(bundle: Bundle) -> str:
+    """How the ledger records a keyless signer: ``sigstore:<identity>`` from its certificate.
+
+    This is a label for people, read from the bundle; trust is only ever decided by verifying
+    against an expected identity.
+    """
+    from sigstore.models import Bundle as SigstoreBundle
+
+    try:
+        cert = SigstoreBundle.from_json(bundle.raw).signing_certificate
+    except Exception as e:  # sigstore raises several unrelated types for a bad bundle
+        raise SignatureError(f"cannot read the bundle's certificate: {e}") from e
+    return "sigstore:" + ",".join(sorted(_sans(cert)))
 
 
 def _verifier(instance: Instance, trust_root: Path | None, offline: bool) -> Any:
