@@ -55,7 +55,7 @@ def main() -> None:
         with Ledger(path) as ledger:
             start = time.perf_counter()
             for bundle in bundles:
-                ledger.append(bundle, signer="key:bench")
+                ledger.append(bundle, verified_by=signer.public_key)
             appending = time.perf_counter() - start
 
             rng = random.Random(7)

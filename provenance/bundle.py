@@ -14,6 +14,7 @@ A bundle keeps the exact bytes it was read from; nothing is verified from a re-s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ MEDIA_TYPES = frozenset(
     }
 )
 MAX_BUNDLE_BYTES = 32 << 20
+_TOP_LEVEL = frozenset({"mediaType", "verificationMaterial", "dsseEnvelope", "messageSignature"})
+_MATERIAL = frozenset(
+    {"publicKey", "certificate", "x509CertificateChain", "tlogEntries", "timestampVerificationData"}
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,20 @@ class Bundle:
     envelope: Envelope | None  # None for a message-signature bundle
     key_hint: str | None  # publicKey.hint for key-signed bundles
     keyless: bool  # carries a certificate (Fulcio) to be verified by sigstore-python
+
+    @property
+    def signed_digest(self) -> str:
+        """What identifies the signed content: the same signatures over the same payload are
+        the same attestation, however the bundle around them is spelled (the ledger's
+        duplicate key)."""
+        if self.envelope is None:
+            return hashlib.sha256(self.raw).hexdigest()
+        document = {
+            "payloadType": self.envelope.payload_type,
+            "payload": self.envelope.payload.hex(),
+            "signatures": sorted(s.sig.hex() for s in self.envelope.signatures),
+        }
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
     @property
     def statement(self) -> Statement:
@@ -66,20 +85,35 @@ class Bundle:
     def _from_document(cls, raw: bytes, document: Any) -> Bundle:
         if not isinstance(document, dict):
             raise FormatError("a bundle is a JSON object")
-        if document.get("mediaType") not in MEDIA_TYPES:
+        # Nothing unsigned may ride along: unknown fields are refused, not ignored.
+        if unknown := sorted(set(document) - _TOP_LEVEL):
+            raise FormatError(f"unknown bundle field(s) {', '.join(unknown)}")
+        if not isinstance(document.get("mediaType"), str) or (
+            document["mediaType"] not in MEDIA_TYPES
+        ):
             raise FormatError(f"unsupported bundle mediaType {document.get('mediaType')!r}")
         material = document.get("verificationMaterial")
         if not isinstance(material, dict):
             raise FormatError("bundle has no verificationMaterial")
+        if unknown := sorted(set(material) - _MATERIAL):
+            raise FormatError(f"unknown verificationMaterial field(s) {', '.join(unknown)}")
         kinds = [k for k in ("publicKey", "certificate", "x509CertificateChain") if k in material]
         if len(kinds) != 1:
             raise FormatError("bundle needs exactly one of publicKey, certificate, chain")
         hint = None
         if kinds[0] == "publicKey":
             key = material["publicKey"]
-            if not isinstance(key, dict) or not isinstance(key.get("hint"), str):
-                raise FormatError("publicKey needs a string hint")
+            if (
+                not isinstance(key, dict)
+                or set(key) != {"hint"}
+                or not isinstance(key["hint"], str)
+            ):
+                raise FormatError("publicKey must hold exactly a string hint")
             hint = key["hint"]
+            # A key-signed bundle has no log entry or timestamps to check; carrying some
+            # anyway would be unverified material.
+            if material.get("tlogEntries", []) != [] or material.get("timestampVerificationData"):
+                raise FormatError("a key-signed bundle carries no log entries or timestamps")
         has_envelope, has_message = "dsseEnvelope" in document, "messageSignature" in document
         if has_envelope == has_message:
             raise FormatError("bundle needs exactly one of dsseEnvelope, messageSignature")

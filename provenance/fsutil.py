@@ -47,3 +47,31 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def exclusive_create(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Create ``path`` with ``data`` only if it does not exist, atomically and durably.
+
+    The bytes are written to a temporary file first and then hard-linked into place: the link
+    fails if ``path`` exists (even when another process creates it at the same moment), and a
+    reader never sees a partial file.
+    """
+    directory = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise InputError(f"cannot write in {directory}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError as e:
+        raise InputError(f"{path} already exists; it is never overwritten") from e
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from e
+    finally:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()

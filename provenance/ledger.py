@@ -37,8 +37,9 @@ from provenance.bundle import Bundle
 from provenance.digest.algorithms import Digest
 from provenance.digest.canonical import canonical_json, loads_strict
 from provenance.digest.manifest import Manifest
-from provenance.errors import Error, FormatError, InputError
+from provenance.errors import Error, FormatError
 from provenance.fsutil import atomic_write
+from provenance.signing.keys import PublicKey
 from provenance.statement import Statement
 
 GENESIS = "0" * 64
@@ -56,6 +57,26 @@ _TRIGGERS = tuple(
 
 class LedgerError(Error):
     """The ledger cannot be opened or written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KeylessSigner:
+    """A Sigstore identity a keyless bundle was verified against, and on which instance."""
+
+    identity: str
+    issuer: str
+    instance: str = "production"
+
+
+VerifiedBy = PublicKey | KeylessSigner
+
+
+def signer_label(signer: VerifiedBy) -> str:
+    """How the ledger records who signed: ``key:<key id>`` or ``sigstore:<instance> <issuer>
+    <identity>`` (space-separated: URLs contain colons, not spaces)."""
+    if isinstance(signer, PublicKey):
+        return f"key:{signer.key_id}"
+    return f"sigstore:{signer.instance} {signer.issuer} {signer.identity}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +156,7 @@ class Ledger:
                         "entry_hash": str,
                         "prev_hash": str,
                         "bundle_digest": str,
+                        "signed_digest": str,
                         "predicate_type": str,
                         "signer": str,
                         "recorded_at": str,
@@ -145,13 +167,14 @@ class Ledger:
                         "entry_hash",
                         "prev_hash",
                         "bundle_digest",
+                        "signed_digest",
                         "predicate_type",
                         "signer",
                         "recorded_at",
                         "bundle",
                     },
                 )
-                self.db.table("entries").create_index(["bundle_digest"], unique=True)
+                self.db.table("entries").create_index(["signed_digest"], unique=True)
                 self.db.table("entries").create_index(["predicate_type"])
                 self.db.table("entries").create_index(["signer"])
                 self.db.table("entries").create_index(["recorded_at"])
@@ -163,6 +186,9 @@ class Ledger:
                 self.db.table("subjects").create_index(["algorithm", "digest"])
                 self.db.table("subjects").create_index(["seq"])
                 self.db.table("manifests").create({"digest": str, "data": bytes}, pk="digest")
+                # The public keys named by "key:" labels, so a check can re-verify every
+                # key-signed entry without outside help.
+                self.db.table("keys").create({"key_id": str, "pem": bytes}, pk="key_id")
             for trigger in _TRIGGERS:
                 self.db.conn.execute(trigger)
 
@@ -185,17 +211,21 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def append(self, bundle: Bundle, *, signer: str) -> Entry | None:
-        """Store a verified bundle; return its entry, or None if it is already stored.
+    def append(self, bundle: Bundle, *, verified_by: VerifiedBy) -> Entry | None:
+        """Store a bundle the caller has verified; return its entry, or None if already stored.
 
-        The caller has verified the signature (that is what ``signer`` records); the ledger
-        stores and chains, it does not judge trust.
+        ``verified_by`` is what the signature was verified against; the ledger records it (and
+        a key's PEM) so that :meth:`check` can verify again. It stores and chains; whether that
+        signer is *trusted* for anything is a policy's question, not the ledger's. Duplicates
+        are recognised by their signed content, however the bundle around it is spelled.
         """
         statement = bundle.statement
+        signer = signer_label(verified_by)
         bundle_digest = hashlib.sha256(bundle.raw).hexdigest()
+        signed_digest = bundle.signed_digest
         with self._transaction():
             if self.db.execute(
-                "SELECT 1 FROM entries WHERE bundle_digest = ?", [bundle_digest]
+                "SELECT 1 FROM entries WHERE signed_digest = ?", [signed_digest]
             ).fetchone():
                 return None
             last = self.db.execute(
@@ -214,13 +244,14 @@ class Ledger:
             # Plain parameterised INSERTs: sqlite-utils' insert() re-reads the table's schema
             # on every call, which would dominate the cost of an append.
             self.db.conn.execute(
-                "INSERT INTO entries (seq, entry_hash, prev_hash, bundle_digest, predicate_type, "
-                "signer, recorded_at, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO entries (seq, entry_hash, prev_hash, bundle_digest, signed_digest, "
+                "predicate_type, signer, recorded_at, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     seq,
                     chained,
                     prev,
                     bundle_digest,
+                    signed_digest,
                     statement.predicate_type,
                     signer,
                     at,
@@ -231,6 +262,11 @@ class Ledger:
                 "INSERT INTO subjects (seq, algorithm, digest) VALUES (?, ?, ?)",
                 [(seq, a, v) for s in statement.subjects for a, v in s.digest.items()],
             )
+            if isinstance(verified_by, PublicKey):
+                self.db.conn.execute(
+                    "INSERT OR IGNORE INTO keys (key_id, pem) VALUES (?, ?)",
+                    (verified_by.key_id, verified_by.pem),
+                )
         self._appended = (seq, chained)
         return Entry(
             seq, chained, prev, bundle_digest, statement.predicate_type, signer, at, bundle.raw
@@ -337,68 +373,128 @@ class Ledger:
 
     # -- checking ---------------------------------------------------------------------------
 
-    def check(self) -> list[str]:
-        """Every inconsistency found, as sentences; an empty list means the chain is intact."""
+    def check(self, *, verify_signatures: bool = True) -> list[str]:
+        """Every inconsistency found, as sentences; an empty list means the ledger is intact.
+
+        Checks the chain (order, links, each entry's hash), each stored bundle against its
+        digest and its index rows, the head file, and -- unless told not to -- that every
+        bundle's signature verifies under the signer its entry names (keys from the ledger's
+        key table; Sigstore identities offline against the instance recorded). It reads one
+        snapshot of the database, so appends running at the same time are not problems.
+        """
+        if self._appended is not None:  # this handle's own appends count as recorded
+            self._advance_head(*self._appended)
+            self._appended = None
+        head = self._read_head()
+        keys: dict[str, bytes] = {}
+        conn = self.db.conn
+        conn.execute("BEGIN")  # one read snapshot (WAL) for everything below
+        try:
+            entries = self.entries()
+            subjects: dict[int, set[tuple[str, str]]] = {}
+            for seq, algorithm, digest in conn.execute(
+                "SELECT seq, algorithm, digest FROM subjects"
+            ).fetchall():
+                subjects.setdefault(seq, set()).add((algorithm, digest))
+            for key_id, pem in conn.execute("SELECT key_id, pem FROM keys").fetchall():
+                keys[key_id] = pem
+        finally:
+            conn.execute("COMMIT")
         problems: list[str] = []
         previous_hash, expected_seq = GENESIS, 1
-        subjects: dict[int, set[tuple[str, str]]] = {}
-        for seq, algorithm, digest in self.db.execute(
-            "SELECT seq, algorithm, digest FROM subjects"
-        ).fetchall():
-            subjects.setdefault(seq, set()).add((algorithm, digest))
-        last: Entry | None = None
-        for entry in self.entries():
-            problems += self._check_entry(entry, expected_seq, previous_hash, subjects)
-            previous_hash, expected_seq, last = entry.entry_hash, entry.seq + 1, entry
+        for entry in entries:
+            try:
+                problems += _check_entry(entry, expected_seq, previous_hash, subjects)
+                if verify_signatures:
+                    problems += _check_signature(entry, keys)
+            except (Error, ValueError, TypeError) as e:
+                reason = e.diagnostics() if isinstance(e, Error) else type(e).__name__
+                problems.append(f"entry {entry.seq} is unreadable ({reason})")
+            previous_hash, expected_seq = entry.entry_hash, entry.seq + 1
             subjects.pop(entry.seq, None)
         for orphan in sorted(subjects):
             problems.append(f"subject index rows name entry {orphan}, which does not exist")
-        head = self._read_head()
-        if head is not None:
-            if last is None or last.seq < head[0]:
-                problems.append(
-                    f"entries after {last.seq if last else 0} are missing: "
-                    f"{self.head_path.name} records entry {head[0]}"
-                )
-            else:
-                row = self._entries("WHERE seq = ?", [head[0]])
-                if not row or row[0].entry_hash != head[1]:
-                    problems.append(f"entry {head[0]} differs from {self.head_path.name}")
+        problems += self._check_head(head, entries)
         return problems
 
-    @staticmethod
-    def _check_entry(
-        entry: Entry, expected_seq: int, previous_hash: str, subjects: dict[int, set[Any]]
-    ) -> list[str]:
-        problems: list[str] = []
-        if entry.seq != expected_seq:
-            problems.append(f"entries {expected_seq}..{entry.seq - 1} are missing")
-        if entry.prev_hash != previous_hash:
-            problems.append(f"entry {entry.seq} does not follow the entry before it")
-        recomputed = entry_hash(
-            prev_hash=entry.prev_hash,
-            seq=entry.seq,
-            bundle_digest=entry.bundle_digest,
-            predicate_type=entry.predicate_type,
-            signer=entry.signer,
-            at=entry.recorded_at,
-        )
-        if recomputed != entry.entry_hash:
-            problems.append(f"entry {entry.seq} was edited (its fields do not hash to its hash)")
-        if hashlib.sha256(entry.bundle).hexdigest() != entry.bundle_digest:
-            problems.append(f"entry {entry.seq}: the stored bundle was edited")
-            return problems
-        try:
-            statement: Statement = entry.parsed().statement
-        except InputError as e:
-            problems.append(f"entry {entry.seq}: the stored bundle is unreadable ({e.message})")
-            return problems
-        if statement.predicate_type != entry.predicate_type:
-            problems.append(f"entry {entry.seq}: predicate type index disagrees with the bundle")
-        expected = {(a, v) for s in statement.subjects for a, v in s.digest.items()}
-        if subjects.get(entry.seq, set()) != expected:
-            problems.append(f"entry {entry.seq}: subject index disagrees with the bundle")
+    def _check_head(self, head: tuple[int, str] | None, entries: list[Entry]) -> list[str]:
+        name = self.head_path.name
+        if head is None:
+            return [f"{name} is missing, though the ledger has entries"] if entries else []
+        last = entries[-1].seq if entries else 0
+        if last < head[0]:
+            return [f"entries after {last} are missing: {name} records entry {head[0]}"]
+        named = [e for e in entries if e.seq == head[0]]
+        if not named or named[0].entry_hash != head[1]:
+            return [f"entry {head[0]} differs from {name}"]
+        return []
+
+
+def _check_entry(
+    entry: Entry, expected_seq: int, previous_hash: str, subjects: dict[int, set[Any]]
+) -> list[str]:
+    problems: list[str] = []
+    fields = (
+        entry.entry_hash,
+        entry.prev_hash,
+        entry.bundle_digest,
+        entry.predicate_type,
+        entry.signer,
+        entry.recorded_at,
+    )
+    if not all(isinstance(f, str) for f in fields) or not isinstance(entry.bundle, bytes):
+        return [f"entry {entry.seq} holds values of the wrong type"]
+    if entry.seq != expected_seq:
+        problems.append(f"entries {expected_seq}..{entry.seq - 1} are missing")
+    if entry.prev_hash != previous_hash:
+        problems.append(f"entry {entry.seq} does not follow the entry before it")
+    recomputed = entry_hash(
+        prev_hash=entry.prev_hash,
+        seq=entry.seq,
+        bundle_digest=entry.bundle_digest,
+        predicate_type=entry.predicate_type,
+        signer=entry.signer,
+        at=entry.recorded_at,
+    )
+    if recomputed != entry.entry_hash:
+        problems.append(f"entry {entry.seq} was edited (its fields do not hash to its hash)")
+    if hashlib.sha256(entry.bundle).hexdigest() != entry.bundle_digest:
+        problems.append(f"entry {entry.seq}: the stored bundle was edited")
         return problems
+    statement: Statement = entry.parsed().statement
+    if statement.predicate_type != entry.predicate_type:
+        problems.append(f"entry {entry.seq}: predicate type index disagrees with the bundle")
+    expected = {(a, v) for s in statement.subjects for a, v in s.digest.items()}
+    if subjects.get(entry.seq, set()) != expected:
+        problems.append(f"entry {entry.seq}: subject index disagrees with the bundle")
+    return problems
+
+
+def _check_signature(entry: Entry, keys: Mapping[str, bytes]) -> list[str]:
+    """Verify the entry's bundle again under the signer its label names."""
+    from provenance.signing.keys import SignatureError
+
+    bundle = entry.parsed()
+    kind, _, rest = entry.signer.partition(":")
+    try:
+        if kind == "key":
+            pem = keys.get(rest)
+            if pem is None:
+                return [f"entry {entry.seq}: its signing key {rest[:16]} is not in the ledger"]
+            key = PublicKey(pem)
+            if key.key_id != rest:
+                return [f"entry {entry.seq}: the stored key {rest[:16]} was replaced"]
+            bundle.verify_with_key(key)
+        elif kind == "sigstore" and len(rest.split(" ", 2)) == 3:
+            from provenance.signing.sigstore import Identity, Instance, verify
+
+            instance, issuer, identity = rest.split(" ", 2)
+            verify(bundle, Identity(identity, issuer), instance=Instance(instance))
+        else:
+            return [f"entry {entry.seq}: unknown signer {entry.signer[:40]!r}"]
+    except SignatureError as e:
+        return [f"entry {entry.seq}: signature does not verify ({e.message})"]
+    return []
 
 
 def referenced_digests(value: Any) -> list[Digest]:
@@ -423,17 +519,14 @@ def referenced_digests(value: Any) -> list[Digest]:
     return found
 
 
-def signer_label_for_key(key_id: str) -> str:
-    """How the ledger records a key signer."""
-    return f"key:{key_id}"
-
-
 __all__ = [
     "GENESIS",
     "Entry",
+    "KeylessSigner",
     "Ledger",
     "LedgerError",
+    "VerifiedBy",
     "entry_hash",
     "referenced_digests",
-    "signer_label_for_key",
+    "signer_label",
 ]

@@ -13,6 +13,7 @@ Spec: https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,10 +26,56 @@ from provenance.digest.canonical import loads_strict
 from provenance.errors import FormatError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+# Read as well (SLSA's generators still write it); the shape is the same.
+STATEMENT_TYPE_V01 = "https://in-toto.io/Statement/v0.1"
+MAX_DEPTH = 64
+MAX_SAFE_INTEGER = 2**53 - 1
 MAX_STATEMENT_BYTES = 16 << 20  # a statement names digests; large data belongs elsewhere
 
 # Digest algorithms whose values are hex strings of a known length, checked when present.
 _HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128, "blake3": 64, "sha1": 40}
+
+
+def _check_scalar(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise FormatError(f"{what} holds a string that is not valid Unicode") from e
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise FormatError(f"{what} holds an integer beyond 2^53, which JSON cannot keep exact")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise FormatError(f"{what} holds a number that is not finite")
+    else:
+        raise FormatError(f"{what} holds a {type(value).__name__}, which is not JSON")
+
+
+def check_json(value: Any, what: str) -> None:
+    """Refuse values RFC 8785 cannot encode, or that parsers would read differently.
+
+    Strings must be valid Unicode (no lone surrogates), numbers finite and, for integers,
+    exactly representable as the IEEE doubles JSON numbers are; nesting is bounded. The walk
+    is iterative, so a deep value is refused rather than exhausting the interpreter's stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormatError(f"{what} is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, Mapping):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise FormatError(f"{what} has a non-string key")
+                _check_scalar(key, what)
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, depth + 1) for inner in item)
+        else:
+            _check_scalar(item, what)
 
 
 def _frozen(value: Any) -> Any:
@@ -66,6 +113,11 @@ class ResourceDescriptor:
             length = _HEX_LENGTHS.get(algorithm)
             if length is not None and not is_lower_hex(value, length):
                 raise FormatError(f"malformed {algorithm} digest {value!r}")
+        check_json(dict(self.digest), "digest")
+        for text in (self.name, self.uri):
+            if text is not None:
+                check_json(text, "resource descriptor")
+        check_json(self.annotations, "resource annotations")
         object.__setattr__(self, "digest", MappingProxyType(dict(self.digest)))
         object.__setattr__(self, "annotations", _frozen(self.annotations))
 
@@ -129,6 +181,8 @@ class Statement:
             raise FormatError("predicateType must be a non-empty string")
         if not isinstance(self.predicate, Mapping):
             raise FormatError("predicate must be a JSON object")
+        check_json(self.predicate_type, "predicateType")
+        check_json(self.predicate, "predicate")
         object.__setattr__(self, "subjects", tuple(self.subjects))
         object.__setattr__(self, "predicate", _frozen(self.predicate))
 
@@ -142,7 +196,10 @@ class Statement:
 
     def to_bytes(self) -> bytes:
         """RFC 8785 canonical JSON: the payload this project signs."""
-        return bytes(rfc8785.dumps(self.to_json()))
+        try:
+            return bytes(rfc8785.dumps(self.to_json()))
+        except (rfc8785.CanonicalizationError, ValueError) as e:  # values checked on creation
+            raise FormatError(f"statement cannot be encoded canonically: {e}") from e
 
     def names(self, digest: Digest) -> bool:
         """True when one of the subjects is ``digest``."""
@@ -156,7 +213,7 @@ class Statement:
         document = loads_strict(payload, what="statement", allow_floats=True)
         if not isinstance(document, dict):
             raise FormatError("statement: must be a JSON object")
-        if document.get("_type") != STATEMENT_TYPE:
+        if document.get("_type") not in (STATEMENT_TYPE, STATEMENT_TYPE_V01):
             raise FormatError(
                 f"statement: _type is {document.get('_type')!r}, expected {STATEMENT_TYPE}"
             )

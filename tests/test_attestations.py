@@ -58,7 +58,7 @@ def test_statement_round_trip_keeps_exact_bytes() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ({"_type": "https://in-toto.io/Statement/v0.1"}, "_type"),
+        ({"_type": "https://in-toto.io/Statement/v2"}, "_type"),
         ({"extra": 1}, "unknown field"),
         ({"subject": []}, "at least one subject"),
         ({"subject": [{"digest": {}}]}, "at least one digest"),
@@ -73,6 +73,36 @@ def test_malformed_statements_are_refused(document: dict[str, Any], message: str
     base.update(document)
     with pytest.raises(FormatError, match=message):
         Statement.from_bytes(json.dumps(base).encode())
+
+
+@pytest.mark.parametrize(
+    ("predicate", "message"),
+    [
+        (b'{"x": 1e400}', "not finite"),
+        (b'{"x": 18446744073709551616}', "beyond 2"),
+        (b'{"x": "\\ud800"}', "not valid Unicode"),
+        (b'{"\\ud800": 1}', "not valid Unicode"),
+        (b'{"x": ' + b"[" * 100 + b"]" * 100 + b"}", "nested more than"),
+    ],
+)
+def test_values_without_one_reading_are_refused(predicate: bytes, message: str) -> None:
+    payload = (
+        b'{"_type":"https://in-toto.io/Statement/v1","predicateType":"x","predicate":'
+        + predicate
+        + b',"subject":[{"digest":{"sha256":"'
+        + b"0" * 64
+        + b'"}}]}'
+    )
+    with pytest.raises(FormatError, match=message):
+        Statement.from_bytes(payload)
+
+
+def test_statement_v01_is_read() -> None:
+    document = statement().to_json()
+    document["_type"] = "https://in-toto.io/Statement/v0.1"
+    assert Statement.from_bytes(json.dumps(document).encode()).predicate_type == (
+        "https://example.com/predicate/v1"
+    )
 
 
 def test_duplicate_keys_in_a_statement_are_refused() -> None:

@@ -115,8 +115,8 @@ def test_export_and_import_into_another_project(
     other.mkdir()
     monkeypatch.chdir(other)
     run(capsys, "init", "--no-key")
-    code, out, _ = run(capsys, "ledger", "import", str(tmp_path / "chain.jsonl"))
-    assert code == 1 and "not trusted" in out and "1 refused" in out
+    code, out, err = run(capsys, "ledger", "import", str(tmp_path / "chain.jsonl"))
+    assert code == 1 and "not trusted" in err and "1 refused" in out
     trust = str(project / ".provenance" / "keys" / "default.pub")
     code, out, _ = run(
         capsys, "ledger", "import", str(tmp_path / "chain.jsonl"), "--trust-key", trust
@@ -168,3 +168,44 @@ def test_commands_outside_a_project_say_so(
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "log")
     assert code == 2 and "provenance init" in err
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"mediaType": []}', b"[" * 100_000 + b"]" * 100_000, b'{"mediaType": "x"}', b"42"],
+)
+def test_crafted_import_lines_are_refused_cleanly(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], line: bytes
+) -> None:
+    (tmp_path / "crafted.jsonl").write_bytes(line + b"\n")
+    code, out, err = run(capsys, "ledger", "import", str(tmp_path / "crafted.jsonl"))
+    assert code == 1 and "1 refused" in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "predicate",
+    [
+        '{"x": 1e400}',
+        '{"x": 18446744073709551616}',
+        '{"x": "\\ud800"}',
+        '{"\\ud800": 1}',
+        '{"x": ' + "[" * 500 + "]" * 500 + "}",
+    ],
+)
+def test_predicates_without_one_reading_are_refused(
+    project: Path, capsys: pytest.CaptureFixture[str], predicate: str
+) -> None:
+    (project / "p.json").write_text(predicate)
+    code, _, err = run(capsys, "attest", "data", "--predicate-type", "x", "--predicate", "p.json")
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_empty_passphrase_and_empty_subject_are_usage_errors(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROVENANCE_KEY_PASSPHRASE", "")
+    assert run(capsys, "key", "generate", "k2")[0] == 2
+    assert not (project / ".provenance" / "keys" / "k2.key").exists()
+    assert run(capsys, "show", "")[0] == 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 from provenance.bundle import Bundle
 from provenance.digest import Algorithm, Digest, build_manifest
 from provenance.errors import FormatError
-from provenance.ledger import Ledger, signer_label_for_key
+from provenance.ledger import Ledger, entry_hash
 from provenance.signing.keys import KeySigner
 from provenance.statement import ResourceDescriptor, Statement
 
@@ -29,7 +31,7 @@ def ledger(tmp_path: Path) -> Ledger:
     with Ledger(tmp_path / "ledger.db") as opened:
         signer = KeySigner.generate()
         for n in range(5):
-            opened.append(signed(signer, n), signer=signer_label_for_key(signer.public_key.key_id))
+            opened.append(signed(signer, n), verified_by=signer.public_key)
     return Ledger(tmp_path / "ledger.db")
 
 
@@ -46,9 +48,11 @@ def test_append_find_and_ignore_duplicates(tmp_path: Path) -> None:
     with Ledger(tmp_path / "l.db") as ledger:
         signer = KeySigner.generate()
         bundle = signed(signer, 7)
-        entry = ledger.append(bundle, signer="key:x")
+        entry = ledger.append(bundle, verified_by=signer.public_key)
         assert entry is not None and entry.seq == 1
-        assert ledger.append(bundle, signer="key:x") is None  # the same bytes again
+        assert ledger.append(bundle, verified_by=signer.public_key) is None  # the same again
+        respelled = Bundle.from_bytes(json.dumps(json.loads(bundle.raw), indent=2).encode())
+        assert ledger.append(respelled, verified_by=signer.public_key) is None
         subject = bundle.statement.subjects[0].digests()[0]
         found = ledger.find(subject=subject)
         assert [e.seq for e in found] == [1]
@@ -88,13 +92,13 @@ def test_updates_and_deletes_are_refused_through_sqlite(ledger: Ledger) -> None:
 
 def test_an_edited_row_is_caught(ledger: Ledger) -> None:
     raw(ledger.path).execute("UPDATE entries SET signer = 'key:evil' WHERE seq = 3")
-    assert ledger.check() == ["entry 3 was edited (its fields do not hash to its hash)"]
+    assert "entry 3 was edited (its fields do not hash to its hash)" in ledger.check()
 
 
 def test_an_edited_bundle_is_caught(ledger: Ledger) -> None:
     other = signed(KeySigner.generate(), 99)
     raw(ledger.path).execute("UPDATE entries SET bundle = ? WHERE seq = 2", [other.raw])
-    assert ledger.check() == ["entry 2: the stored bundle was edited"]
+    assert "entry 2: the stored bundle was edited" in ledger.check()
 
 
 def test_an_edited_index_row_is_caught(ledger: Ledger) -> None:
@@ -145,7 +149,8 @@ with Ledger(Path(sys.argv[1])) as ledger:
         text = f"{worker}-{n}".encode()
         digest = Digest(Algorithm.SHA256, hashlib.sha256(text).hexdigest())
         statement = Statement((ResourceDescriptor.for_digest(digest),), "https://x/p", {"n": n})
-        assert ledger.append(Bundle.sign_statement(statement, signer), signer="key:w") is not None
+        bundle = Bundle.sign_statement(statement, signer)
+        assert ledger.append(bundle, verified_by=signer.public_key) is not None
 """
 
 
@@ -162,3 +167,56 @@ def test_four_processes_appending_at_once(tmp_path: Path) -> None:
         assert len(entries) == 2000
         assert [e.seq for e in entries] == list(range(1, 2001))
         assert ledger.check() == []
+
+
+def test_a_forged_entry_inserted_at_the_end_is_caught(ledger: Ledger) -> None:
+    """Inserting needs no dropped trigger and a chain can be extended by anyone: the check
+    therefore verifies every signature under the signer its entry names."""
+    last = ledger.entries()[-1]
+    signer_label = last.signer  # claim the project key signed it
+    forged = json.loads(last.bundle)
+    forged["dsseEnvelope"]["payload"] = base64.b64encode(
+        ledger.entries()[0].parsed().statement.to_bytes().replace(b'"n":0', b'"n":9')
+    ).decode()
+    raw_bundle = json.dumps(forged).encode()
+    digest = hashlib.sha256(raw_bundle).hexdigest()
+    at = "2030-01-01T00:00:00.000000Z"
+    chained = entry_hash(
+        prev_hash=last.entry_hash,
+        seq=last.seq + 1,
+        bundle_digest=digest,
+        predicate_type=last.predicate_type,
+        signer=signer_label,
+        at=at,
+    )
+    db = sqlite3.connect(ledger.path, isolation_level=None)
+    db.execute(
+        "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            last.seq + 1,
+            chained,
+            last.entry_hash,
+            digest,
+            "forged",
+            last.predicate_type,
+            signer_label,
+            at,
+            raw_bundle,
+        ),
+    )
+    statement = Bundle.from_bytes(raw_bundle).statement
+    for subject in statement.subjects:
+        for algorithm, value in subject.digest.items():
+            db.execute("INSERT INTO subjects VALUES (?, ?, ?)", (last.seq + 1, algorithm, value))
+    problems = ledger.check()
+    assert any(p.startswith(f"entry {last.seq + 1}: signature does not verify") for p in problems)
+
+
+def test_a_missing_head_is_reported(ledger: Ledger) -> None:
+    ledger.head_path.unlink()
+    assert ledger.check() == ["ledger.head is missing, though the ledger has entries"]
+
+
+def test_a_row_of_the_wrong_type_is_a_problem_not_a_crash(ledger: Ledger) -> None:
+    raw(ledger.path).execute("UPDATE entries SET bundle = 'text' WHERE seq = 2")
+    assert "entry 2 holds values of the wrong type" in ledger.check()

@@ -156,4 +156,4 @@ def test_keyless_signing_round_trip() -> None:
 def test_certificate_identity_labels_the_signer() -> None:
     from provenance.signing.sigstore import certificate_identity
 
-    assert certificate_identity(load("valid-v0.3.intoto.sigstore")) == f"sigstore:{SLSA_GENERATOR}"
+    assert certificate_identity(load("valid-v0.3.intoto.sigstore")) == (SLSA_GENERATOR, GITHUB)

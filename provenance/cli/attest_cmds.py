@@ -91,9 +91,9 @@ def run_dataset_add(args: argparse.Namespace) -> int:
             description=args.description,
             parents=parents,
         )
-        bundle, signer = sign(statement, args, project)
+        bundle, verified_by = sign(statement, args, project)
         ledger.store_manifest(manifest)
-        entry = ledger.append(bundle, signer=signer)
+        entry = ledger.append(bundle, verified_by=verified_by)
     where = f"ledger entry {entry.seq}" if entry else "already in the ledger"
     print(f"{manifest.root_digest}  {args.name} ({manifest.file_count} files, {where})")
     return EXIT_OK
@@ -118,8 +118,8 @@ def run_attest(args: argparse.Namespace) -> int:
         digest = subject_digest(args.subject)
         subject = ResourceDescriptor.for_digest(digest, name=args.name)
         statement = Statement((subject,), args.predicate_type, predicate)
-        bundle, signer = sign(statement, args, project)
-        entry = ledger.append(bundle, signer=signer)
+        bundle, verified_by = sign(statement, args, project)
+        entry = ledger.append(bundle, verified_by=verified_by)
     where = f"ledger entry {entry.seq}" if entry else "already in the ledger"
     print(f"{digest}  {args.predicate_type} ({where})")
     return EXIT_OK

@@ -14,7 +14,7 @@ from provenance.errors import InputError, UsageError
 if TYPE_CHECKING:
     from provenance.bundle import Bundle
     from provenance.digest import Digest
-    from provenance.ledger import Ledger
+    from provenance.ledger import Ledger, VerifiedBy
     from provenance.project import Project
     from provenance.signing.keys import KeySigner
     from provenance.statement import Statement
@@ -46,6 +46,8 @@ def subject_digest(text: str) -> Digest:
     from provenance.digest import Digest, digest_path
     from provenance.errors import Error
 
+    if not text:
+        raise UsageError("an empty subject names nothing", hint="give a digest or a path")
     if ":" in text or re.fullmatch(r"[0-9a-fA-F]{64}", text):
         try:
             return Digest.parse(text)
@@ -76,21 +78,25 @@ def add_signing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sign(statement: Statement, args: argparse.Namespace, project: Project) -> tuple[Bundle, str]:
-    """Sign ``statement`` as the options say; return the bundle and the signer's label.
+def sign(
+    statement: Statement, args: argparse.Namespace, project: Project
+) -> tuple[Bundle, VerifiedBy]:
+    """Sign ``statement`` as the options say; return the bundle and what verifies it.
 
     Key-signed bundles are verified again under the public key before they are returned: a
     signer that produced a bad signature is caught here, not by the next verifier.
     """
     from provenance.bundle import Bundle
-    from provenance.ledger import signer_label_for_key
+    from provenance.ledger import KeylessSigner
     from provenance.signing.keys import PublicKey, RemoteSigner, Signer
 
     if args.sigstore:
-        from provenance.signing.sigstore import certificate_identity, sign_statement
+        from provenance.signing import sigstore
 
-        bundle = sign_statement(statement)
-        return bundle, certificate_identity(bundle)
+        bundle = sigstore.sign_statement(statement)
+        identity, issuer = sigstore.certificate_identity(bundle)
+        sigstore.verify(bundle, sigstore.Identity(identity, issuer), offline=False)
+        return bundle, KeylessSigner(identity, issuer)
     signer: Signer
     spec = args.key
     if spec is None:
@@ -109,7 +115,7 @@ def sign(statement: Statement, args: argparse.Namespace, project: Project) -> tu
         signer = _load_key(Path(spec))
     bundle = Bundle.sign_statement(statement, signer)
     bundle.verify_with_key(signer.public_key)
-    return bundle, signer_label_for_key(signer.public_key.key_id)
+    return bundle, signer.public_key
 
 
 def _load_key(path: Path) -> KeySigner:

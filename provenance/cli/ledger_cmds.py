@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from provenance.errors import EXIT_OK, EXIT_REFUSED, Error, InputError, UsageErr
 
 if TYPE_CHECKING:
     from provenance.bundle import Bundle
+    from provenance.ledger import VerifiedBy
     from provenance.project import Project
     from provenance.signing.keys import PublicKey
     from provenance.signing.sigstore import Identity
@@ -135,9 +137,9 @@ def _trust(args: argparse.Namespace, project: Project) -> tuple[list[PublicKey],
 
 def _verify(
     bundle: Bundle, keys: list[PublicKey], identities: list[Identity], staging: bool
-) -> str:
-    """Verify ``bundle`` under the trusted material; return the signer label or raise."""
-    from provenance.ledger import signer_label_for_key
+) -> VerifiedBy:
+    """Verify ``bundle`` under the trusted material; return what verified it, or raise."""
+    from provenance.ledger import KeylessSigner
     from provenance.signing.keys import SignatureError
     from provenance.signing.sigstore import Instance, verify
 
@@ -145,7 +147,7 @@ def _verify(
         for key in keys:
             if key.key_id == bundle.key_hint:
                 bundle.verify_with_key(key)
-                return signer_label_for_key(key.key_id)
+                return key
         raise SignatureError(f"signed by key {str(bundle.key_hint)[:16]}, which is not trusted")
     instance = Instance.STAGING if staging else Instance.PRODUCTION
     for identity in identities:
@@ -153,7 +155,7 @@ def _verify(
             verify(bundle, identity, instance=instance)
         except SignatureError:
             continue
-        return f"sigstore:{identity.issuer}:{identity.identity}"
+        return KeylessSigner(identity.identity, identity.issuer, instance.value)
     raise SignatureError("keyless bundle from no trusted identity")
 
 
@@ -161,6 +163,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Verify and store the bundles and manifests of a JSON Lines file."""
     from provenance.bundle import MEDIA_TYPES, Bundle
     from provenance.digest import MEDIA_TYPE, Manifest
+    from provenance.digest.canonical import loads_strict
 
     try:
         with args.file.open("rb") as handle:
@@ -178,19 +181,22 @@ def run_import(args: argparse.Namespace) -> int:
                 continue
             where = f"{args.file}:{number}"
             try:
-                media_type = json.loads(line).get("mediaType")
+                document = loads_strict(line, what=where)
+                media_type = document.get("mediaType") if isinstance(document, dict) else None
+                if not isinstance(media_type, str):
+                    raise InputError(f"{where}: neither a bundle nor a manifest")
                 if media_type == MEDIA_TYPE:
                     ledger.store_manifest(Manifest.from_bytes(line, source=where))
                     counts["manifests"] += 1
                 elif media_type in MEDIA_TYPES:
                     bundle = Bundle.from_bytes(line, source=where)
-                    signer = _verify(bundle, keys, identities, args.staging)
-                    counts["imported" if ledger.append(bundle, signer=signer) else "duplicate"] += 1
+                    verified_by = _verify(bundle, keys, identities, args.staging)
+                    added = ledger.append(bundle, verified_by=verified_by)
+                    counts["imported" if added else "duplicate"] += 1
                 else:
                     raise InputError(f"unknown mediaType {media_type!r}")
-            except (Error, ValueError, AttributeError) as e:
-                message = e.diagnostics() if isinstance(e, Error) else "not a JSON object"
-                print(f"provenance: refused {where}: {message}")
+            except Error as e:
+                print(f"provenance: refused {where}: {e.diagnostics()}", file=sys.stderr)
                 counts["refused"] += 1
     print(
         f"{counts['imported']} imported, {counts['duplicate']} already present, "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.cli.common import DEFAULT_KEY, check_key_name, print_json
-from provenance.errors import EXIT_OK, InputError
+from provenance.errors import EXIT_OK, InputError, UsageError
 
 STARTER_POLICY = """\
 # ml-provenance policy: who is trusted to attest what.
@@ -69,6 +69,11 @@ def _passphrase() -> bytes | None:
     from provenance.signing.keys import PASSPHRASE_ENV
 
     value = os.environ.get(PASSPHRASE_ENV)
+    if value == "":
+        raise UsageError(
+            f"{PASSPHRASE_ENV} is set but empty",
+            hint="unset it to write an unencrypted key, or give a passphrase",
+        )
     return value.encode("utf-8") if value else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,8 +122,8 @@ def parents_of(statement: Statement) -> list[Digest]:
         raise FormatError("dataset predicate: parents must be a list")
     found: list[Digest] = []
     for i, parent in enumerate(parents):
-        if not hasattr(parent, "get"):
-            raise FormatError(f"dataset predicate: parent {i} must be an object")
-        digests = _digest_map(dict(parent.get("digest", {})), f"parent {i}")
+        if not isinstance(parent, Mapping) or not isinstance(parent.get("digest"), Mapping):
+            raise FormatError(f"dataset predicate: parent {i} needs a digest object")
+        digests = _digest_map(dict(parent["digest"]), f"parent {i}")
         found.extend(Digest(Algorithm(a), v) for a, v in digests.items())
     return found

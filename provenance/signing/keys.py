@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,9 @@ from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signatu
 from securesystemslib.signer import Signer as SslibSigner
 
 from provenance.errors import FormatError, InputError, RefusedError, UnsupportedAlgorithmError
-from provenance.fsutil import atomic_write
+from provenance.fsutil import exclusive_create
+
+log = logging.getLogger(__name__)
 
 PASSPHRASE_ENV = "PROVENANCE_KEY_PASSPHRASE"  # noqa: S105 - a variable's name, not a secret
 MAX_KEY_FILE_BYTES = 64 << 10
@@ -172,6 +175,11 @@ class KeySigner:
         """Load a private key file; the passphrase defaults to ``$PROVENANCE_KEY_PASSPHRASE``."""
         if passphrase is None and (env := os.environ.get(PASSPHRASE_ENV)):
             passphrase = env.encode("utf-8")
+        try:
+            if os.stat(path).st_mode & 0o077:
+                log.warning("private key %s is readable by other users (chmod 600 it)", path)
+        except OSError:
+            pass  # reading it below reports the problem
         return cls.from_pem(_read_key_file(path), passphrase)
 
     def private_pem(self, passphrase: bytes | None = None) -> bytes:
@@ -186,13 +194,20 @@ class KeySigner:
         )
 
     def save(self, private_path: Path, *, passphrase: bytes | None = None) -> Path:
-        """Write the private key (mode 0600) and ``<name>.pub`` beside it; refuse to overwrite."""
+        """Write the private key (mode 0600) and ``<name>.pub`` beside it; never overwrite.
+
+        Each file is created exclusively, so two processes saving the same name cannot
+        overwrite each other or leave the halves of two different pairs.
+        """
         public_path = private_path.with_suffix(".pub")
-        for path in (private_path, public_path):
-            if path.exists():
-                raise InputError(f"{path} already exists; keys are never overwritten")
-        atomic_write(private_path, self.private_pem(passphrase), mode=0o600)
-        atomic_write(public_path, self._public.pem, mode=0o644)
+        if public_path.exists():
+            raise InputError(f"{public_path} already exists; keys are never overwritten")
+        exclusive_create(private_path, self.private_pem(passphrase), mode=0o600)
+        try:
+            exclusive_create(public_path, self._public.pem, mode=0o644)
+        except InputError:
+            private_path.unlink()  # ours, just created: do not leave half a pair
+            raise
         return public_path
 
 

@@ -108,11 +108,36 @@ def _sans(cert: Certificate) -> set[str]:
     return sans
 
 
-def certificate_identity(bundle: Bundle) -> str:
-    """How the ledger records a keyless signer: ``sigstore:<identity>`` from its certificate.
+_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"  # DER UTF8String
+_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"  # raw bytes
 
-    This is a label for people, read from the bundle; trust is only ever decided by verifying
-    against an expected identity.
+
+def _issuer(cert: Certificate) -> str:
+    from cryptography.x509 import ExtensionNotFound, ObjectIdentifier, UnrecognizedExtension
+
+    for oid in (_ISSUER_V2, _ISSUER_V1):
+        try:
+            extension = cert.extensions.get_extension_for_oid(ObjectIdentifier(oid)).value
+        except ExtensionNotFound:
+            continue
+        if not isinstance(extension, UnrecognizedExtension):
+            continue
+        raw = extension.value
+        if oid == _ISSUER_V2:  # tag 0x0c, short or long length, then the string
+            if raw[:1] != b"\x0c" or len(raw) < 2:
+                continue
+            length = raw[1]
+            start = 2 if length < 0x80 else 2 + (length & 0x7F)
+            raw = raw[start:]
+        return raw.decode("utf-8", "replace")
+    raise SignatureError("the certificate names no OIDC issuer")
+
+
+def certificate_identity(bundle: Bundle) -> tuple[str, str]:
+    """The (identity, issuer) a keyless bundle's certificate names, e.g. to record who signed.
+
+    Read from the bundle, not verified: trust is only ever decided by :func:`verify` against
+    an expected identity.
     """
     from sigstore.models import Bundle as SigstoreBundle
 
@@ -120,7 +145,10 @@ def certificate_identity(bundle: Bundle) -> str:
         cert = SigstoreBundle.from_json(bundle.raw).signing_certificate
     except Exception as e:  # sigstore raises several unrelated types for a bad bundle
         raise SignatureError(f"cannot read the bundle's certificate: {e}") from e
-    return "sigstore:" + ",".join(sorted(_sans(cert)))
+    sans = sorted(_sans(cert))
+    if not sans:
+        raise SignatureError("the certificate names no identity")
+    return sans[0], _issuer(cert)
 
 
 def _verifier(instance: Instance, trust_root: Path | None, offline: bool) -> Any:
