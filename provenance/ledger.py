@@ -402,11 +402,12 @@ class Ledger:
             conn.execute("COMMIT")
         problems: list[str] = []
         previous_hash, expected_seq = GENESIS, 1
+        loaded: dict[str, PublicKey] = {}
         for entry in entries:
             try:
                 problems += _check_entry(entry, expected_seq, previous_hash, subjects)
                 if verify_signatures:
-                    problems += _check_signature(entry, keys)
+                    problems += _check_signature(entry, keys, loaded)
             except (Error, ValueError, TypeError) as e:
                 reason = e.diagnostics() if isinstance(e, Error) else type(e).__name__
                 problems.append(f"entry {entry.seq} is unreadable ({reason})")
@@ -470,8 +471,13 @@ def _check_entry(
     return problems
 
 
-def _check_signature(entry: Entry, keys: Mapping[str, bytes]) -> list[str]:
-    """Verify the entry's bundle again under the signer its label names."""
+def _check_signature(
+    entry: Entry, keys: Mapping[str, bytes], loaded: dict[str, PublicKey]
+) -> list[str]:
+    """Verify the entry's bundle again under the signer its label names.
+
+    ``loaded`` caches parsed keys across entries (most entries share a handful of keys).
+    """
     from provenance.signing.keys import SignatureError
 
     bundle = entry.parsed()
@@ -481,7 +487,7 @@ def _check_signature(entry: Entry, keys: Mapping[str, bytes]) -> list[str]:
             pem = keys.get(rest)
             if pem is None:
                 return [f"entry {entry.seq}: its signing key {rest[:16]} is not in the ledger"]
-            key = PublicKey(pem)
+            key = loaded.get(rest) or loaded.setdefault(rest, PublicKey(pem))
             if key.key_id != rest:
                 return [f"entry {entry.seq}: the stored key {rest[:16]} was replaced"]
             bundle.verify_with_key(key)
