@@ -519,9 +519,9 @@ def referenced_digests(value: Any) -> list[Digest]:
                     if algorithm in accepted and isinstance(hex_value, str):
                         with contextlib.suppress(Error):
                             found.append(Digest(accepted[algorithm], hex_value))
-            stack.extend(item.values())
+            stack.extend(reversed(list(item.values())))  # reversed: found in document order
         elif isinstance(item, list | tuple):
-            stack.extend(item)
+            stack.extend(reversed(item))
     return found
 
 

@@ -209,3 +209,65 @@ def test_empty_passphrase_and_empty_subject_are_usage_errors(
     assert run(capsys, "key", "generate", "k2")[0] == 2
     assert not (project / ".provenance" / "keys" / "k2.key").exists()
     assert run(capsys, "show", "")[0] == 2
+
+
+def test_verify_trusts_then_refuses_after_tampering(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "dataset", "add", "data", "--name", "toy")
+    policy = str(project / ".provenance" / "policy.yaml")
+    code, out, _ = run(capsys, "verify", "data", "--policy", policy)
+    assert code == 0 and out.strip().endswith("TRUSTED")
+    (project / "data" / "train" / "a.csv").write_bytes(b"x,y\n1,1\n")
+    (project / "data" / "new.csv").write_bytes(b"")
+    code, out, _ = run(capsys, "verify", "data", "--policy", policy)
+    assert code == 1
+    assert "no attestation names this artifact" in out
+    assert "  ~ train/a.csv" in out and "  + new.csv" in out
+    code, out, _ = run(capsys, "verify", "data", "--policy", policy, "--format", "json")
+    report = json.loads(out)
+    assert report["trusted"] is False
+    assert report["localDiff"]["changed"] == ["train/a.csv"]
+    assert report["failures"][0]["found"] == "no attestation names this artifact"
+
+
+def test_verify_from_a_portable_bundle_without_a_ledger(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "dataset", "add", "data", "--name", "toy")
+    digest = out.split()[0]
+    run(capsys, "ledger", "export", "--for", digest, "-o", str(tmp_path / "chain.jsonl"))
+    elsewhere = tmp_path / "auditor"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    policy = str(project / ".provenance" / "policy.yaml")
+    code, out, _ = run(
+        capsys, "verify", digest, "--policy", policy, "--bundle", str(tmp_path / "chain.jsonl")
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    ("policy_text", "fragment"),
+    [
+        ("version: 1\nroots: {}\nrules: {}\n", "at least one trust root"),
+        ("version: [1", "not valid YAML"),
+    ],
+)
+def test_verify_with_a_malformed_policy_is_exit_two(
+    project: Path, capsys: pytest.CaptureFixture[str], policy_text: str, fragment: str
+) -> None:
+    (project / "bad.yaml").write_text(policy_text)
+    code, _, err = run(capsys, "verify", "data", "--policy", "bad.yaml")
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_verify_of_a_missing_path_is_exit_two(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = str(project / ".provenance" / "policy.yaml")
+    code, _, err = run(capsys, "verify", "no-such-dir", "--policy", policy)
+    assert code == 2 and "no such file" in err

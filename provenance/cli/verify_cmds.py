@@ -1,0 +1,72 @@
+"""``provenance verify``: may this artifact be used? Exit 0 trusted, 1 refused, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from provenance.cli.common import print_json
+from provenance.errors import EXIT_OK, EXIT_REFUSED
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add the verify sub-command."""
+    verify = commands.add_parser(
+        "verify",
+        parents=[common],
+        help="verify an artifact's attestation chain under a policy",
+        description="Hash ARTIFACT (or take it as a digest), find the attestations naming it "
+        "in the project's ledger or in --bundle, and check every requirement of the policy, "
+        "down the chain to its leaves. Exit 0 if trusted, 1 if refused (every failure is "
+        "listed), 2 on bad input.",
+    )
+    verify.add_argument("artifact", metavar="ARTIFACT", help="a file, a directory or a digest")
+    verify.add_argument("--policy", required=True, type=Path, metavar="FILE")
+    verify.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="evidence from this file (as 'ledger export' writes) instead of the ledger",
+    )
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+    verify.set_defaults(handler=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify and report."""
+    from provenance.cli.common import project_and_ledger, subject_digest
+    from provenance.digest import build_manifest
+    from provenance.policy.load import load_policy
+    from provenance.verify.core import closest_attested, verify
+    from provenance.verify.evidence import BundleFileEvidence, LedgerEvidence
+    from provenance.verify.render import render_text, report_json
+
+    policy = load_policy(args.policy)
+    ledger = None
+    if args.bundle is not None:
+        evidence: Any = BundleFileEvidence(args.bundle)
+    else:
+        _, ledger = project_and_ledger()
+        evidence = LedgerEvidence(ledger)
+    try:
+        digest = subject_digest(args.artifact)
+        report = verify(digest, evidence, policy)
+        path = Path(args.artifact)
+        if not report.trusted and not evidence.about(digest) and path.is_dir():
+            local = build_manifest(path)
+            closest = closest_attested(local, evidence)
+            if closest is not None and closest[0].ignore != local.ignore:
+                # Compare exactly as the attested dataset was hashed.
+                local = build_manifest(path, ignore=closest[0].ignore)
+                closest = (closest[0], closest[0].diff(local))
+            report.local_diff = closest
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if args.format == "json":
+        print_json(report_json(report, policy=str(args.policy)))
+    else:
+        render_text(report, sys.stdout)
+    return EXIT_OK if report.trusted else EXIT_REFUSED

@@ -1,0 +1,90 @@
+"""What a policy says, as validated data: who is trusted, for what, under which conditions.
+
+Nothing is trusted by default: every rule names the predicate types it requires and the roots
+trusted to sign each, and an artifact whose kind has no rule is refused. Validation happens
+when a policy is loaded (:mod:`provenance.policy.load`); these classes only hold the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provenance.predicates.dataset import DATASET_PREDICATE
+from provenance.signing.keys import PublicKey
+from provenance.signing.sigstore import Identity, Instance
+
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
+
+# Which predicate types make an artifact of which kind: a dataset is what a dataset
+# attestation describes; a model (any built artifact) is what build provenance describes.
+KIND_PREDICATES: dict[str, tuple[str, ...]] = {
+    "dataset": (DATASET_PREDICATE,),
+    "model": (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02),
+}
+
+
+@dataclass(frozen=True)
+class KeyRoot:
+    """A public key (held in a file, inline, or behind a KMS URI that signs under it)."""
+
+    name: str
+    key: PublicKey
+    kms_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class SigstoreRoot:
+    """A Sigstore identity: certificate identity (exact or anchored pattern) and issuer."""
+
+    name: str
+    identity: Identity
+    instance: Instance = Instance.PRODUCTION
+
+
+Root = KeyRoot | SigstoreRoot
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A CEL expression over ``predicate`` and ``subject`` that must be true."""
+
+    source: str
+    program: Any = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One attestation an artifact of a kind must carry."""
+
+    predicate_type: str
+    signed_by: tuple[str, ...]
+    threshold: int = 1
+    conditions: tuple[Condition, ...] = ()
+
+    def describe(self) -> str:
+        """A short name for reports."""
+        roots = ", ".join(self.signed_by)
+        count = f"{self.threshold} of " if self.threshold > 1 else ""
+        return f"{self.predicate_type} signed by {count}{roots}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Everything an artifact of one kind must carry."""
+
+    kind: str
+    requirements: tuple[Requirement, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded, validated policy."""
+
+    roots: dict[str, Root]
+    rules: dict[str, Rule]
+    revoked_keys: frozenset[str] = frozenset()
+    revoked_attestations: frozenset[str] = frozenset()
+    max_depth: int = 16
+    source: str = "policy"

@@ -1,0 +1,288 @@
+"""The chain walker: may this artifact be used? A pure function of evidence and a policy.
+
+For an artifact digest the verifier finds the attestations naming it, decides its kind from
+them, and checks every requirement of that kind's rule: an attestation of the required type,
+not revoked, whose signature verifies under a root the requirement trusts (whose key is not
+revoked), whose CEL conditions hold -- from enough distinct roots. It then follows every input
+the accepted attestations name (a dataset's parents, a build's resolved dependencies) and
+verifies each the same way, to the leaves, refusing cycles and chains deeper than the policy
+allows. Every failure is collected, each naming the artifact, the requirement, what was found
+and what to do; nothing unverifiable is skipped.
+
+Input is evidence (:mod:`provenance.verify.evidence`) and a policy; output is a
+:class:`Report`. The only I/O is what the evidence does (and, for keyless bundles,
+sigstore-python reading its bundled trust roots).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provenance.bundle import Bundle
+from provenance.digest.algorithms import Digest
+from provenance.digest.manifest import Manifest, ManifestDiff
+from provenance.errors import Error
+from provenance.ledger import referenced_digests
+from provenance.policy.model import (
+    KIND_PREDICATES,
+    KeyRoot,
+    Policy,
+    Requirement,
+    Root,
+    SigstoreRoot,
+)
+from provenance.statement import Statement
+
+
+@dataclass
+class Check:
+    """One requirement checked at one node."""
+
+    requirement: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+
+@dataclass
+class Node:
+    """One artifact of the chain: what was checked about it, and its inputs."""
+
+    digest: Digest
+    name: str | None = None
+    kind: str | None = None
+    checks: list[Check] = field(default_factory=list)
+    inputs: list[Node] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        """Trusted only with at least one check, every check passed, every input trusted."""
+        return (
+            bool(self.checks)
+            and all(c.ok for c in self.checks)
+            and all(i.trusted for i in self.inputs)
+        )
+
+    def failures(self) -> list[tuple[Node, Check]]:
+        """Every failed check in this subtree, depth first."""
+        found = [(self, c) for c in self.checks if not c.ok]
+        for child in self.inputs:
+            found += child.failures()
+        return found
+
+
+@dataclass
+class Report:
+    """The verdict on an artifact, as a tree of nodes."""
+
+    root: Node
+    local_diff: tuple[Manifest, ManifestDiff] | None = None  # closest attested dataset
+
+    @property
+    def trusted(self) -> bool:
+        return self.root.trusted
+
+
+def _signed_by_key(bundle: Bundle, root: KeyRoot, policy: Policy) -> str | None:
+    if bundle.keyless:
+        return f"{root.name} is a key; the bundle is signed keylessly"
+    if bundle.key_hint != root.key.key_id:
+        return f"signed by key {str(bundle.key_hint)[:16]}, not {root.name}'s key"
+    if root.key.key_id in policy.revoked_keys:
+        return f"{root.name}'s key {root.key.key_id[:16]} is revoked"
+    try:
+        bundle.verify_with_key(root.key)
+    except Error as e:
+        return f"signature does not verify under {root.name}'s key ({e.message})"
+    return None
+
+
+def _signed_by_identity(bundle: Bundle, root: SigstoreRoot) -> str | None:
+    if not bundle.keyless:
+        return f"{root.name} is a Sigstore identity; the bundle is signed with a key"
+    from provenance.signing import sigstore
+
+    try:
+        sigstore.verify(bundle, root.identity, instance=root.instance)
+    except Error as e:
+        return f"not signed by {root.name} ({e.message})"
+    return None
+
+
+def _signed_by_root(bundle: Bundle, root: Root, policy: Policy) -> str | None:
+    """None if ``bundle`` is signed as ``root`` says, else why not."""
+    if isinstance(root, KeyRoot):
+        return _signed_by_key(bundle, root, policy)
+    return _signed_by_identity(bundle, root)
+
+
+def _condition_holds(condition: Any, statement: Statement) -> bool:
+    import celpy
+
+    activation = {
+        "predicate": celpy.json_to_cel(statement.to_json()["predicate"]),
+        "subject": celpy.json_to_cel(statement.to_json()["subject"]),
+    }
+    try:
+        result = condition.program.evaluate(activation)
+    except Exception:  # a CEL evaluation error (missing field, wrong type) is not "true"
+        return False
+    return isinstance(result, celpy.celtypes.BoolType) and bool(result)
+
+
+class _Walker:
+    def __init__(self, evidence: Any, policy: Policy) -> None:
+        self.evidence = evidence
+        self.policy = policy
+
+    def node(self, digest: Digest, path: tuple[Digest, ...]) -> Node:
+        node = Node(digest)
+        if digest in path:
+            node.checks.append(
+                Check(
+                    "acyclic chain",
+                    False,
+                    "this artifact is among its own inputs",
+                    "the attestations describe a cycle: re-attest the inputs correctly",
+                )
+            )
+            return node
+        if len(path) >= self.policy.max_depth:
+            node.checks.append(
+                Check(
+                    "chain depth",
+                    False,
+                    f"deeper than maxDepth {self.policy.max_depth}",
+                    "raise maxDepth in the policy if this chain is genuine",
+                )
+            )
+            return node
+        bundles = self.evidence.about(digest)
+        statements: list[tuple[Bundle, Statement]] = []
+        for bundle in bundles:
+            try:
+                statements.append((bundle, bundle.statement))
+            except Error:
+                continue  # not an in-toto statement: nothing it says is used
+        node.kind = self._kind(statements)
+        names = [
+            s.name for _, st in statements for s in st.subjects if s.matches(digest) and s.name
+        ]
+        node.name = names[0] if names else None
+        if not statements:
+            node.checks.append(
+                Check(
+                    "attested",
+                    False,
+                    "no attestation names this artifact",
+                    "attest it (provenance dataset add / attest), or verify the right artifact",
+                )
+            )
+            return node
+        rule = self.policy.rules.get(node.kind) if node.kind else None
+        if rule is None:
+            kind = node.kind or "unknown kind"
+            node.checks.append(
+                Check(
+                    "policy rule",
+                    False,
+                    f"the policy has no rule for {kind}",
+                    "nothing is trusted by default: add a rule for this kind to the policy",
+                )
+            )
+            return node
+        accepted: list[Statement] = []
+        for requirement in rule.requirements:
+            check, good = self._requirement(requirement, statements)
+            node.checks.append(check)
+            accepted += good
+        inputs: list[Digest] = []
+        for statement in accepted:
+            for reference in referenced_digests(statement.predicate):
+                if reference != digest and reference not in inputs:
+                    inputs.append(reference)
+        node.inputs = [self.node(d, (*path, digest)) for d in inputs]
+        return node
+
+    @staticmethod
+    def _kind(statements: list[tuple[Bundle, Statement]]) -> str | None:
+        types = {st.predicate_type for _, st in statements}
+        for kind, predicates in KIND_PREDICATES.items():
+            if types & set(predicates):
+                return kind
+        return None
+
+    def _requirement(
+        self, requirement: Requirement, statements: list[tuple[Bundle, Statement]]
+    ) -> tuple[Check, list[Statement]]:
+        label = requirement.describe()
+        candidates = [
+            (b, s) for b, s in statements if s.predicate_type == requirement.predicate_type
+        ]
+        if not candidates:
+            return (
+                Check(
+                    label,
+                    False,
+                    f"no {requirement.predicate_type} attestation",
+                    "attest it with a trusted signer",
+                ),
+                [],
+            )
+        reasons: list[str] = []
+        signers: set[str] = set()
+        good: list[Statement] = []
+        for bundle, statement in candidates:
+            if bundle.signed_digest in self.policy.revoked_attestations:
+                reasons.append(f"attestation {bundle.signed_digest[:16]} is revoked")
+                continue
+            roots = [self.policy.roots[name] for name in requirement.signed_by]
+            why_not = [_signed_by_root(bundle, root, self.policy) for root in roots]
+            by = [root.name for root, why in zip(roots, why_not, strict=True) if why is None]
+            if not by:
+                reasons.append("; ".join(w for w in why_not if w))
+                continue
+            failed = [
+                c.source for c in requirement.conditions if not _condition_holds(c, statement)
+            ]
+            if failed:
+                reasons.append("condition false: " + "; ".join(failed))
+                continue
+            signers.update(by)
+            good.append(statement)
+        if len(signers) >= requirement.threshold:
+            return Check(label, True, f"verified ({', '.join(sorted(signers))})"), good
+        found = "; ".join(reasons) if reasons else f"only {len(signers)} distinct signer(s)"
+        return (
+            Check(
+                label,
+                False,
+                found,
+                f"needs a valid attestation from {requirement.threshold} of "
+                f"{', '.join(requirement.signed_by)}",
+            ),
+            [],
+        )
+
+
+def verify(digest: Digest, evidence: Any, policy: Policy) -> Report:
+    """Walk the chain of ``digest`` under ``policy``; see the module docstring."""
+    return Report(_Walker(evidence, policy).node(digest, ()))
+
+
+def closest_attested(local: Manifest, evidence: Any) -> tuple[Manifest, ManifestDiff] | None:
+    """The attested manifest a local directory differs least from, and how it differs.
+
+    Used when a directory's digest matches no attestation: naming the added, removed and
+    changed files against the dataset it was presumably meant to be is what a person needs.
+    """
+    best: tuple[int, Manifest, ManifestDiff] | None = None
+    for candidate in evidence.manifests():
+        if candidate.algorithm is not local.algorithm:
+            continue
+        changes = candidate.diff(local)
+        size = len(changes.added) + len(changes.removed) + len(changes.changed)
+        if best is None or size < best[0]:
+            best = (size, candidate, changes)
+    return (best[1], best[2]) if best else None

@@ -1,0 +1,358 @@
+"""The verifier's refusal matrix: each broken chain refused for its own reason, valid ones pass."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from provenance.bundle import Bundle
+from provenance.digest import Algorithm, Digest, Manifest, build_manifest
+from provenance.errors import FormatError
+from provenance.policy.load import PolicyError, parse_policy
+from provenance.predicates.dataset import dataset_statement
+from provenance.signing.keys import KeySigner
+from provenance.statement import ResourceDescriptor, Statement
+from provenance.verify.core import Report, closest_attested, verify
+from tests.conftest import make_tree
+
+DATASET = "https://ml-provenance.dev/attestation/dataset/v1"
+SCREEN = "https://example.com/screening/v1"
+REQ = "\n      - predicateType: x\n        signedBy: [owner]"
+
+
+class Memory:
+    """Evidence held in memory: the same interface the ledger and bundle files offer."""
+
+    def __init__(self, bundles: Iterable[Bundle] = (), manifests: Iterable[Manifest] = ()):
+        self.bundles = list(bundles)
+        self._manifests = {m.root_digest: m for m in manifests}
+
+    def about(self, digest: Digest) -> list[Bundle]:
+        return [b for b in self.bundles if b.statement.names(digest)]
+
+    def manifest(self, digest: Digest) -> Manifest | None:
+        return self._manifests.get(digest)
+
+    def manifests(self) -> list[Manifest]:
+        return list(self._manifests.values())
+
+
+OWNER = KeySigner.generate()
+TRAINER = KeySigner.generate()
+OUTSIDER = KeySigner.generate()
+
+
+def policy(extra: str = "", *, require: str | None = None) -> str:
+    require = (
+        require
+        or f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]"""
+    )
+    return f"""
+version: 1
+roots:
+  owner:
+    pem: |
+{_indent(OWNER.public_key.pem.decode(), 6)}
+  trainer:
+    pem: |
+{_indent(TRAINER.public_key.pem.decode(), 6)}
+rules:
+  dataset:
+    require:{require}
+{extra}"""
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line for line in text.strip().splitlines())
+
+
+def load(text: str):  # type: ignore[no-untyped-def]
+    return parse_policy(text, base=Path("."))
+
+
+def digest(n: int) -> Digest:
+    return Digest(Algorithm.SHA256, f"{n:064x}")
+
+
+def dataset(
+    d: Digest, signer: KeySigner, parents: tuple[Digest, ...] = (), **extra: object
+) -> Bundle:
+    predicate = {"name": "d", "parents": [{"digest": p.as_dict()} for p in parents], **extra}
+    statement = Statement(
+        (ResourceDescriptor.for_digest(d, name=f"d{d.value[-2:]}"),), DATASET, predicate
+    )
+    return Bundle.sign_statement(statement, signer)
+
+
+def failures(report: Report) -> list[str]:
+    return [f"{n.digest.value[-4:]}: {c.detail}" for n, c in report.root.failures()]
+
+
+def test_a_signed_chain_is_trusted() -> None:
+    chain = Memory([dataset(digest(1), OWNER, (digest(2),)), dataset(digest(2), OWNER)])
+    report = verify(digest(1), chain, load(policy()))
+    assert report.trusted, failures(report)
+    assert [n.digest for n in report.root.inputs] == [digest(2)]
+
+
+def test_unsigned_dataset_is_refused() -> None:
+    report = verify(digest(1), Memory(), load(policy()))
+    assert not report.trusted
+    assert failures(report) == ["0001: no attestation names this artifact"]
+
+
+def test_untrusted_signer_is_refused() -> None:
+    report = verify(digest(1), Memory([dataset(digest(1), OUTSIDER)]), load(policy()))
+    assert not report.trusted
+    assert "not owner's key" in failures(report)[0]
+
+
+def test_trusted_signer_in_the_wrong_role_is_refused() -> None:
+    # The trainer is a trusted root, but datasets must come from the data owner.
+    report = verify(digest(1), Memory([dataset(digest(1), TRAINER)]), load(policy()))
+    assert not report.trusted
+    assert "not owner's key" in failures(report)[0]
+
+
+def test_revoked_key_and_revoked_attestation_are_refused() -> None:
+    bundle = dataset(digest(1), OWNER)
+    revoked_key = policy(f"revoked:\n  keys: [{OWNER.public_key.key_id}]")
+    report = verify(digest(1), Memory([bundle]), load(revoked_key))
+    assert "revoked" in failures(report)[0]
+    revoked_attestation = policy(f"revoked:\n  attestations: ['sha256:{bundle.signed_digest}']")
+    report = verify(digest(1), Memory([bundle]), load(revoked_attestation))
+    assert "is revoked" in failures(report)[0]
+
+
+def test_cel_conditions_must_hold_and_errors_are_false() -> None:
+    requirement = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+        conditions: ['predicate.license == "MIT"']"""
+    good = dataset(digest(1), OWNER, license="MIT")
+    assert verify(digest(1), Memory([good]), load(policy(require=requirement))).trusted
+    bad = dataset(digest(2), OWNER, license="GPL")
+    report = verify(digest(2), Memory([bad]), load(policy(require=requirement)))
+    assert "condition false" in failures(report)[0]
+    missing = dataset(digest(3), OWNER)  # no license field at all: an error, not a pass
+    assert not verify(digest(3), Memory([missing]), load(policy(require=requirement))).trusted
+
+
+def test_missing_attestation_three_levels_down_is_refused() -> None:
+    chain = Memory(
+        [
+            dataset(digest(1), OWNER, (digest(2),)),
+            dataset(digest(2), OWNER, (digest(3),)),
+            dataset(digest(3), OWNER, (digest(4),)),
+        ]
+    )
+    report = verify(digest(1), chain, load(policy()))
+    assert not report.trusted
+    assert failures(report) == ["0004: no attestation names this artifact"]
+    assert report.root.inputs[0].inputs[0].inputs[0].digest == digest(4)
+
+
+def test_a_cycle_is_refused() -> None:
+    chain = Memory(
+        [dataset(digest(1), OWNER, (digest(2),)), dataset(digest(2), OWNER, (digest(1),))]
+    )
+    report = verify(digest(1), chain, load(policy()))
+    assert not report.trusted
+    assert failures(report) == ["0001: this artifact is among its own inputs"]
+
+
+def test_depth_is_bounded() -> None:
+    chain = Memory([dataset(digest(n), OWNER, (digest(n + 1),)) for n in range(1, 10)])
+    report = verify(digest(1), chain, load(policy("maxDepth: 3")))
+    assert any("deeper than maxDepth 3" in f for f in failures(report))
+
+
+def test_every_failure_is_collected() -> None:
+    chain = Memory([dataset(digest(1), OWNER, (digest(2), digest(3)))])
+    report = verify(digest(1), chain, load(policy()))
+    assert failures(report) == [
+        "0002: no attestation names this artifact",
+        "0003: no attestation names this artifact",
+    ]
+
+
+def test_threshold_needs_distinct_signers() -> None:
+    requirement = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner, trainer]
+        threshold: 2"""
+    one = Memory([dataset(digest(1), OWNER)])
+    assert not verify(digest(1), one, load(policy(require=requirement))).trusted
+    both = Memory([dataset(digest(1), OWNER), dataset(digest(1), TRAINER)])
+    assert verify(digest(1), both, load(policy(require=requirement))).trusted
+
+
+def test_a_required_predicate_that_is_absent_is_a_failure_not_a_skip() -> None:
+    requirement = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+      - predicateType: {SCREEN}
+        signedBy: [owner]"""
+    report = verify(
+        digest(1), Memory([dataset(digest(1), OWNER)]), load(policy(require=requirement))
+    )
+    assert failures(report) == [f"0001: no {SCREEN} attestation"]
+
+
+def test_changed_added_and_removed_files_are_named(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "d", {"a.csv": b"1", "b.csv": b"2", "c.csv": b"3"})
+    manifest = build_manifest(root)
+    attested = Bundle.sign_statement(dataset_statement(manifest, name="d"), OWNER)
+    evidence = Memory([attested], [manifest])
+    (root / "a.csv").write_bytes(b"poison")
+    (root / "b.csv").unlink()
+    (root / "extra.csv").write_bytes(b"")
+    local = build_manifest(root)
+    assert not verify(local.root_digest, evidence, load(policy())).trusted
+    closest = closest_attested(local, evidence)
+    assert closest is not None
+    assert closest[0] == manifest
+    changes = closest[1]
+    assert (changes.added, changes.removed, changes.changed) == (
+        ("extra.csv",),
+        ("b.csv",),
+        ("a.csv",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nroots: {}\nrules: {}", "at least one trust root"),
+        ("version: 2\nroots: {a: {pem: x}}\nrules: {}", "unsupported policy version"),
+        (policy("unknown: 1"), "unknown key"),
+        (
+            policy(require="\n      - predicateType: x\n        signedBy: [nobody]"),
+            "which roots does not define",
+        ),
+        (policy(require="\n      - predicateType: x\n        signedBy: []"), "non-empty list"),
+        (
+            policy(require=REQ + "\n        threshold: 2"),
+            "threshold",
+        ),
+        (
+            policy(require=REQ + "\n        conditions: ['true']"),
+            "does not depend",
+        ),
+        (
+            policy(require=REQ + "\n        conditions: ['1 == 1']"),
+            "does not depend",
+        ),
+        (
+            policy(require=REQ + "\n        conditions: ['predicate.x ==']"),
+            "does not compile",
+        ),
+        ("version: 1\nversion: 1\nroots: {}\nrules: {}", "duplicate key"),
+        ("version: 1\nroots: [", "not valid YAML"),
+        (policy().replace("rules:\n  dataset:", "rules:\n  weights:"), "unknown kind"),
+        (
+            "version: 1\nroots: {a: {pem: 'not a key'}}\nrules: {dataset: {require: []}}",
+            "not a PEM",
+        ),
+        (policy(require=" []"), "at least one requirement"),
+    ],
+)
+def test_malformed_policies_are_refused_with_a_reason(text: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        load(text)
+
+
+def test_policy_errors_are_format_errors() -> None:
+    assert issubclass(PolicyError, FormatError)
+
+
+def test_shipped_policies_load(tmp_path: Path) -> None:
+    from provenance.policy.load import load_policy
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "policies").rglob("*.yaml"))
+    assert [p.name for p in shipped] == [
+        "default.yaml",
+        "github-keyless-trainer.yaml",
+        "two-party.yaml",
+    ]
+    for path in shipped:
+        loaded = load_policy(path)
+        assert set(loaded.rules) == {"dataset", "model"}, path
+
+
+def test_bundle_evidence_round_trip(tmp_path: Path) -> None:
+    from provenance.verify.evidence import BundleFileEvidence
+
+    bundle = dataset(digest(1), OWNER)
+    (tmp_path / "e.jsonl").write_bytes(bundle.raw + b"\n")
+    evidence = BundleFileEvidence(tmp_path / "e.jsonl")
+    assert verify(digest(1), evidence, load(policy())).trusted
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"mediaType": "x"}) + "\n")
+    with pytest.raises(FormatError, match="neither a bundle nor a manifest"):
+        BundleFileEvidence(tmp_path / "bad.jsonl")
+
+
+def test_the_two_party_example_keeps_roles_apart(tmp_path: Path) -> None:
+    from provenance.policy.load import load_policy
+
+    shipped = Path(__file__).resolve().parents[1] / "policies" / "examples" / "two-party.yaml"
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "examples" / "two-party.yaml").write_text(shipped.read_text())
+    (tmp_path / "keys" / "data-owner.pub").write_bytes(OWNER.public_key.pem)
+    (tmp_path / "keys" / "trainer.pub").write_bytes(TRAINER.public_key.pem)
+    two_party = load_policy(tmp_path / "examples" / "two-party.yaml")
+    by_owner = Memory([dataset(digest(1), OWNER, license="CC0-1.0")])
+    assert verify(digest(1), by_owner, two_party).trusted
+    by_trainer = Memory([dataset(digest(1), TRAINER, license="CC0-1.0")])
+    assert "not data-owner's key" in failures(verify(digest(1), by_trainer, two_party))[0]
+    unlicensed = Memory([dataset(digest(1), OWNER)])
+    assert not verify(digest(1), unlicensed, two_party).trusted
+
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "sigstore"
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"recorded Sigstore bundles not at {FIXTURES}")
+def test_a_chain_mixing_key_signed_and_sigstore_nodes(tmp_path: Path) -> None:
+    """Our key-signed dataset derives from an artifact whose provenance is a real Sigstore
+    bundle (SLSA, signed keylessly by GitHub Actions); the policy trusts that identity."""
+    from provenance.verify.evidence import BundleFileEvidence
+
+    keyless = json.loads((FIXTURES / "valid-v0.3.intoto.sigstore").read_bytes())
+    hello = Digest.parse("sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd")
+    ours = dataset(digest(1), OWNER, (hello,))
+    (tmp_path / "chain.jsonl").write_bytes(
+        ours.raw + b"\n" + json.dumps(keyless, separators=(",", ":")).encode() + b"\n"
+    )
+    generator = (
+        "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/"
+        "generator_generic_slsa3.yml@refs/heads/main"
+    )
+    text = policy(
+        extra="""  model:
+    require:
+      - predicateType: https://slsa.dev/provenance/v0.2
+        signedBy: [slsa-generator]"""
+    ).replace(
+        "rules:",
+        f"""  slsa-generator:
+    sigstore:
+      identity: {generator}
+      issuer: https://token.actions.githubusercontent.com
+rules:""",
+    )
+    report = verify(digest(1), BundleFileEvidence(tmp_path / "chain.jsonl"), load(text))
+    assert report.trusted, failures(report)
+    leaf = report.root.inputs[0]
+    assert (leaf.digest, leaf.kind) == (hello, "model")
+    # The same chain under a policy trusting another identity is refused at the leaf.
+    other = text.replace(generator, generator.replace("slsa-framework", "someone-else"))
+    refused = verify(digest(1), BundleFileEvidence(tmp_path / "chain.jsonl"), load(other))
+    assert not refused.trusted
+    assert failures(refused)[0].startswith("7bbd: not signed by slsa-generator")
