@@ -33,6 +33,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/hashing.py
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/verify.py
 
 clean:
 	rm -rf $(VENV) demo-workdir .mypy_cache .ruff_cache
