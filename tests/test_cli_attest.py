@@ -271,3 +271,19 @@ def test_verify_of_a_missing_path_is_exit_two(
     policy = str(project / ".provenance" / "policy.yaml")
     code, _, err = run(capsys, "verify", "no-such-dir", "--policy", policy)
     assert code == 2 and "no such file" in err
+
+
+def test_verify_sarif_lists_each_failure(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = str(project / ".provenance" / "policy.yaml")
+    code, out, _ = run(capsys, "verify", "data", "--policy", policy, "--format", "sarif")
+    sarif = json.loads(out)
+    assert code == 1
+    assert sarif["version"] == "2.1.0"
+    results = sarif["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["PROV001"]
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "data"
+    rule_ids = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert {r["ruleId"] for r in results} <= rule_ids
+    run(capsys, "dataset", "add", "data", "--name", "toy")
+    code, out, _ = run(capsys, "verify", "data", "--policy", policy, "--format", "sarif")
+    assert code == 0 and json.loads(out)["runs"][0]["results"] == []

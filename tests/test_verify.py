@@ -356,3 +356,15 @@ rules:""",
     refused = verify(digest(1), BundleFileEvidence(tmp_path / "chain.jsonl"), load(other))
     assert not refused.trusted
     assert failures(refused)[0].startswith("7bbd: not signed by slsa-generator")
+
+
+def test_shipped_policies_match_the_published_schema() -> None:
+    import jsonschema
+    import yaml
+
+    folder = Path(__file__).resolve().parents[1] / "policies"
+    schema = json.loads((folder / "policy.schema.json").read_text())
+    for path in sorted(folder.rglob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"version": 1, "roots": {}, "rules": {}}, schema)

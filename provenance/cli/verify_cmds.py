@@ -30,7 +30,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="FILE.jsonl",
         help="evidence from this file (as 'ledger export' writes) instead of the ledger",
     )
-    verify.add_argument("--format", choices=["text", "json"], default="text")
+    verify.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     verify.set_defaults(handler=run_verify)
 
 
@@ -67,6 +67,15 @@ def run_verify(args: argparse.Namespace) -> int:
             ledger.close()
     if args.format == "json":
         print_json(report_json(report, policy=str(args.policy)))
+    elif args.format == "sarif":
+        from provenance import __version__
+        from provenance.verify.render import report_sarif
+
+        print_json(
+            report_sarif(
+                report, artifact=args.artifact, policy=str(args.policy), version=__version__
+            )
+        )
     else:
         render_text(report, sys.stdout)
     return EXIT_OK if report.trusted else EXIT_REFUSED

@@ -103,3 +103,56 @@ def render_text(report: Report, stream: TextIO) -> None:
         console.print("[bold green]TRUSTED[/]")
     else:
         console.print(f"[bold red]REFUSED[/]: {len(failures)} failed check(s)")
+
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# Failures by kind, as SARIF rules (stable ids: code-scanning alerts are tracked by them).
+_RULES = {
+    "attested": ("PROV001", "unattested-artifact", "No attestation names the artifact"),
+    "policy rule": ("PROV002", "no-policy-rule", "The policy has no rule for the artifact's kind"),
+    "acyclic chain": ("PROV003", "cycle", "The attestation chain has a cycle"),
+    "chain depth": ("PROV004", "too-deep", "The attestation chain is deeper than allowed"),
+}
+_REQUIREMENT = ("PROV010", "requirement-not-met", "A policy requirement is not met")
+
+
+def report_sarif(report: Report, *, artifact: str, policy: str, version: str) -> dict[str, Any]:
+    """The report as SARIF 2.1.0, one result per failed check, for GitHub code scanning."""
+    rules = [*_RULES.values(), _REQUIREMENT]
+    results = []
+    for node, check in report.root.failures():
+        rule_id, _, _ = _RULES.get(check.requirement, _REQUIREMENT)
+        name = f" ({node.name})" if node.name else ""
+        text = f"{node.digest}{name}: {check.requirement}: {check.detail}"
+        if check.hint:
+            text += f". {check.hint}"
+        results.append(
+            {
+                "ruleId": rule_id,
+                "level": "error",
+                "message": {"text": text},
+                "locations": [
+                    {"physicalLocation": {"artifactLocation": {"uri": artifact}}},
+                ],
+                "properties": {"artifact": str(node.digest), "policy": policy},
+            }
+        )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "ml-provenance",
+                        "version": version,
+                        "rules": [
+                            {"id": rid, "name": name, "shortDescription": {"text": text}}
+                            for rid, name, text in rules
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
