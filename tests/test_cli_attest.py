@@ -287,3 +287,17 @@ def test_verify_sarif_lists_each_failure(project: Path, capsys: pytest.CaptureFi
     run(capsys, "dataset", "add", "data", "--name", "toy")
     code, out, _ = run(capsys, "verify", "data", "--policy", policy, "--format", "sarif")
     assert code == 0 and json.loads(out)["runs"][0]["results"] == []
+
+
+def test_verify_at_a_time(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "dataset", "add", "data", "--name", "toy")
+    text = (project / ".provenance" / "policy.yaml").read_text() + "maxAge: 1d\n"
+    (project / "aged.yaml").write_text(
+        text.replace("keys/default.pub", ".provenance/keys/default.pub")
+    )
+    assert run(capsys, "verify", "data", "--policy", "aged.yaml")[0] == 0
+    code, out, _ = run(
+        capsys, "verify", "data", "--policy", "aged.yaml", "--at", "2099-01-01T00:00:00Z"
+    )
+    assert code == 1 and "older than maxAge" in out
+    assert run(capsys, "verify", "data", "--policy", "aged.yaml", "--at", "yesterday")[0] == 2

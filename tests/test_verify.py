@@ -368,3 +368,25 @@ def test_shipped_policies_match_the_published_schema() -> None:
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"version": 1, "roots": {}, "rules": {}}, schema)
+
+
+def test_ages_are_measured_from_a_signed_time() -> None:
+    import datetime as dt
+
+    requirement = f"\n      - predicateType: {DATASET}\n        signedBy: [owner]"
+    aged = policy(require=requirement + "\n        maxAge: 30d")
+    made = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    fresh = Memory([dataset(digest(1), OWNER, attestedAt="2026-01-01T00:00:00Z")])
+    assert verify(digest(1), fresh, load(aged), at=made + dt.timedelta(days=29)).trusted
+    report = verify(digest(1), fresh, load(aged), at=made + dt.timedelta(days=31))
+    assert "31 days old, older than maxAge" in failures(report)[0]
+    future = verify(digest(1), fresh, load(aged), at=made - dt.timedelta(days=1))
+    assert "after the reference time" in failures(future)[0]
+    undated = Memory([dataset(digest(1), OWNER)])
+    assert "no signed time" in failures(verify(digest(1), undated, load(aged)))[0]
+    # A policy-wide default applies to every requirement.
+    assert not verify(digest(1), undated, load(policy("maxAge: 1d"))).trusted
+    with pytest.raises(PolicyError, match="positive duration"):
+        load(policy("maxAge: 0d"))
+    with pytest.raises(PolicyError, match="positive duration"):
+        load(policy("maxAge: 1 week"))

@@ -90,6 +90,7 @@ def run_dataset_add(args: argparse.Namespace) -> int:
             license=args.license,
             description=args.description,
             parents=parents,
+            attested_at=Source.now(),
         )
         bundle, verified_by = sign(statement, args, project)
         ledger.store_manifest(manifest)

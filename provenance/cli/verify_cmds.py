@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
 
 from provenance.cli.common import print_json
-from provenance.errors import EXIT_OK, EXIT_REFUSED
+from provenance.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -31,7 +32,28 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="evidence from this file (as 'ledger export' writes) instead of the ledger",
     )
     verify.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    verify.add_argument(
+        "--at", metavar="TIME", help="judge ages at this RFC 3339 time (default: now)"
+    )
+    verify.add_argument(
+        "--offline",
+        action="store_true",
+        help="verify Sigstore bundles against the trust roots shipped with sigstore-python, "
+        "without refreshing them (otherwise an unreachable TUF repository is a refusal)",
+    )
     verify.set_defaults(handler=run_verify)
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageError(f"--at {text!r} is not an RFC 3339 time") from e
+    if parsed.tzinfo is None:
+        raise UsageError(f"--at {text!r} needs a time zone (e.g. Z)")
+    return parsed
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -52,7 +74,7 @@ def run_verify(args: argparse.Namespace) -> int:
         evidence = LedgerEvidence(ledger)
     try:
         digest = subject_digest(args.artifact)
-        report = verify(digest, evidence, policy)
+        report = verify(digest, evidence, policy, at=_time(args.at), offline=args.offline)
         path = Path(args.artifact)
         if not report.trusted and not evidence.about(digest) and path.is_dir():
             local = build_manifest(path)

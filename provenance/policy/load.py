@@ -8,6 +8,7 @@ place in the file -- a policy that silently trusted more than it says is worse t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from provenance.signing.sigstore import Identity, Instance
 MAX_POLICY_BYTES = 1 << 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DURATION = re.compile(r"(\d{1,6})([dhms])")
 _CEL_VARIABLES = frozenset({"predicate", "subject"})
 
 
@@ -135,12 +137,22 @@ def _condition(source: Any, where: str) -> Condition:
     return Condition(text, program)
 
 
-def _requirement(document: Any, where: str, roots: dict[str, Root]) -> Requirement:
+def _duration(value: Any, where: str) -> dt.timedelta:
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None or int(match[1]) == 0:
+        raise PolicyError(f"{where} must be a positive duration such as 90d, 12h, 30m or 45s")
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[match[2]]
+    return dt.timedelta(**{unit: int(match[1])})
+
+
+def _requirement(
+    document: Any, where: str, roots: dict[str, Root], default_age: dt.timedelta | None
+) -> Requirement:
     spec = _keys(
         document,
         where,
         required={"predicateType", "signedBy"},
-        allowed={"predicateType", "signedBy", "threshold", "conditions"},
+        allowed={"predicateType", "signedBy", "threshold", "conditions", "maxAge"},
     )
     signed_by = spec["signedBy"]
     if not isinstance(signed_by, list) or not signed_by:
@@ -165,6 +177,7 @@ def _requirement(document: Any, where: str, roots: dict[str, Root]) -> Requireme
         tuple(signed_by),
         threshold,
         tuple(_condition(c, f"{where}.conditions[{i}]") for i, c in enumerate(conditions)),
+        _duration(spec["maxAge"], f"{where}.maxAge") if "maxAge" in spec else default_age,
     )
 
 
@@ -203,7 +216,7 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
         document,
         "the policy",
         required={"version", "roots", "rules"},
-        allowed={"version", "roots", "rules", "revoked", "maxDepth"},
+        allowed={"version", "roots", "rules", "revoked", "maxDepth", "maxAge"},
     )
     if spec["version"] != 1:
         raise PolicyError(f"unsupported policy version {spec['version']!r} (expected 1)")
@@ -218,6 +231,7 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
     raw_rules = spec["rules"]
     if not isinstance(raw_rules, dict) or not raw_rules:
         raise PolicyError("rules must define at least one kind of artifact")
+    default_age = _duration(spec["maxAge"], "maxAge") if "maxAge" in spec else None
     rules: dict[str, Rule] = {}
     for kind, rule in raw_rules.items():
         if kind not in KIND_PREDICATES:
@@ -231,7 +245,8 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
         rules[kind] = Rule(
             kind,
             tuple(
-                _requirement(r, f"rules.{kind}.require[{i}]", roots) for i, r in enumerate(required)
+                _requirement(r, f"rules.{kind}.require[{i}]", roots, default_age)
+                for i, r in enumerate(required)
             ),
         )
     revoked_keys, revoked_attestations = _revoked(spec.get("revoked", {}))

@@ -7,6 +7,7 @@ when a policy is loaded (:mod:`provenance.policy.load`); these classes only hold
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,7 @@ class Requirement:
     signed_by: tuple[str, ...]
     threshold: int = 1
     conditions: tuple[Condition, ...] = ()
+    max_age: dt.timedelta | None = None  # measured from the attestation's signed time
 
     def describe(self) -> str:
         """A short name for reports."""

@@ -89,8 +89,12 @@ def dataset_statement(
     description: str | None = None,
     parents: Sequence[Digest] = (),
     transformation: Transformation | None = None,
+    attested_at: str | None = None,
 ) -> Statement:
-    """The dataset statement for ``manifest``: its root digest is the subject."""
+    """The dataset statement for ``manifest``: its root digest is the subject.
+
+    ``attested_at`` (RFC 3339 UTC) is the signed time a policy's ``maxAge`` is measured from.
+    """
     if not name:
         raise FormatError("a dataset needs a name")
     root = manifest.root_digest
@@ -109,6 +113,10 @@ def dataset_statement(
         "parents": [{"digest": p.as_dict()} for p in parents],
         "transformation": transformation.to_json() if transformation else None,
     }
+    if attested_at is not None:
+        if not _RFC3339_UTC.fullmatch(attested_at):
+            raise FormatError(f"attestedAt must be RFC 3339 UTC: {attested_at!r}")
+        predicate["attestedAt"] = attested_at
     subject = ResourceDescriptor.for_digest(root, name=name)
     return Statement((subject,), DATASET_PREDICATE, predicate)
 

@@ -16,6 +16,8 @@ sigstore-python reading its bundled trust roots).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +28,15 @@ from provenance.errors import Error
 from provenance.ledger import referenced_digests
 from provenance.policy.model import (
     KIND_PREDICATES,
+    SLSA_PROVENANCE_V02,
+    SLSA_PROVENANCE_V1,
     KeyRoot,
     Policy,
     Requirement,
     Root,
     SigstoreRoot,
 )
+from provenance.predicates.dataset import DATASET_PREDICATE
 from provenance.statement import Statement
 
 
@@ -98,23 +103,64 @@ def _signed_by_key(bundle: Bundle, root: KeyRoot, policy: Policy) -> str | None:
     return None
 
 
-def _signed_by_identity(bundle: Bundle, root: SigstoreRoot) -> str | None:
+def _signed_by_identity(bundle: Bundle, root: SigstoreRoot, offline: bool) -> str | None:
     if not bundle.keyless:
         return f"{root.name} is a Sigstore identity; the bundle is signed with a key"
     from provenance.signing import sigstore
 
     try:
-        sigstore.verify(bundle, root.identity, instance=root.instance)
+        sigstore.verify(bundle, root.identity, instance=root.instance, offline=offline)
     except Error as e:
         return f"not signed by {root.name} ({e.message})"
     return None
 
 
-def _signed_by_root(bundle: Bundle, root: Root, policy: Policy) -> str | None:
+def _signed_by_root(bundle: Bundle, root: Root, policy: Policy, offline: bool) -> str | None:
     """None if ``bundle`` is signed as ``root`` says, else why not."""
     if isinstance(root, KeyRoot):
         return _signed_by_key(bundle, root, policy)
-    return _signed_by_identity(bundle, root)
+    return _signed_by_identity(bundle, root, offline)
+
+
+# Signed times a statement may carry, by predicate type: where maxAge is measured from.
+_TIME_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    DATASET_PREDICATE: (("attestedAt",),),
+    SLSA_PROVENANCE_V1: (
+        ("runDetails", "metadata", "finishedOn"),
+        ("runDetails", "metadata", "startedOn"),
+    ),
+    SLSA_PROVENANCE_V02: (("metadata", "buildFinishedOn"), ("metadata", "buildStartedOn")),
+}
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def signed_time(statement: Statement) -> dt.datetime | None:
+    """When the statement says it was made (a signed field), or None if it says nothing."""
+    for path in _TIME_FIELDS.get(statement.predicate_type, ()):
+        value: Any = statement.predicate
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str):
+            try:
+                parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            if parsed.tzinfo is not None:
+                return parsed
+    return None
+
+
+def _too_old(requirement: Requirement, statement: Statement, at: dt.datetime) -> str | None:
+    if requirement.max_age is None:
+        return None
+    made = signed_time(statement)
+    if made is None:
+        return "carries no signed time, so its age cannot be checked against maxAge"
+    if made > at + CLOCK_SKEW:
+        return f"is dated {made.isoformat()}, after the reference time"
+    if at - made > requirement.max_age:
+        return f"is {(at - made).days} days old, older than maxAge {requirement.max_age}"
+    return None
 
 
 def _condition_holds(condition: Any, statement: Statement) -> bool:
@@ -132,9 +178,11 @@ def _condition_holds(condition: Any, statement: Statement) -> bool:
 
 
 class _Walker:
-    def __init__(self, evidence: Any, policy: Policy) -> None:
+    def __init__(self, evidence: Any, policy: Policy, at: dt.datetime, offline: bool) -> None:
         self.evidence = evidence
         self.policy = policy
+        self.at = at
+        self.offline = offline
 
     def node(self, digest: Digest, path: tuple[Digest, ...]) -> Node:
         node = Node(digest)
@@ -238,10 +286,13 @@ class _Walker:
                 reasons.append(f"attestation {bundle.signed_digest[:16]} is revoked")
                 continue
             roots = [self.policy.roots[name] for name in requirement.signed_by]
-            why_not = [_signed_by_root(bundle, root, self.policy) for root in roots]
+            why_not = [_signed_by_root(bundle, root, self.policy, self.offline) for root in roots]
             by = [root.name for root, why in zip(roots, why_not, strict=True) if why is None]
             if not by:
                 reasons.append("; ".join(w for w in why_not if w))
+                continue
+            if age := _too_old(requirement, statement, self.at):
+                reasons.append(f"attestation {age}")
                 continue
             failed = [
                 c.source for c in requirement.conditions if not _condition_holds(c, statement)
@@ -266,9 +317,22 @@ class _Walker:
         )
 
 
-def verify(digest: Digest, evidence: Any, policy: Policy) -> Report:
-    """Walk the chain of ``digest`` under ``policy``; see the module docstring."""
-    return Report(_Walker(evidence, policy).node(digest, ()))
+def verify(
+    digest: Digest,
+    evidence: Any,
+    policy: Policy,
+    *,
+    at: dt.datetime | None = None,
+    offline: bool = True,
+) -> Report:
+    """Walk the chain of ``digest`` under ``policy``; see the module docstring.
+
+    ``at`` is the reference time ages are measured at (default: now). ``offline`` verifies
+    Sigstore bundles against the trust roots sigstore-python ships; otherwise the trust root is
+    refreshed over TUF first, and an unreachable service is a refusal.
+    """
+    when = at or dt.datetime.now(dt.timezone.utc)
+    return Report(_Walker(evidence, policy, when, offline).node(digest, ()))
 
 
 def closest_attested(local: Manifest, evidence: Any) -> tuple[Manifest, ManifestDiff] | None:
