@@ -50,18 +50,17 @@ class Bundle:
     keyless: bool  # carries a certificate (Fulcio) to be verified by sigstore-python
 
     @property
-    def signed_digest(self) -> str:
-        """What identifies the signed content: the same signatures over the same payload are
-        the same attestation, however the bundle around them is spelled (the ledger's
-        duplicate key)."""
+    def attestation_id(self) -> str:
+        """What identifies the attestation: the SHA-256 of what is signed (DSSE's PAE of the
+        payload type and payload), whatever signatures or bundle spelling surround it.
+
+        Policies revoke attestations by this id, so it must not change under anything an
+        attacker can alter without the key: re-encoding the bundle, duplicating a signature,
+        or re-writing an ECDSA signature in its other valid form all leave it unchanged.
+        """
         if self.envelope is None:
             return hashlib.sha256(self.raw).hexdigest()
-        document = {
-            "payloadType": self.envelope.payload_type,
-            "payload": self.envelope.payload.hex(),
-            "signatures": sorted(s.sig.hex() for s in self.envelope.signatures),
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(self.envelope.signed_bytes()).hexdigest()
 
     @property
     def statement(self) -> Statement:

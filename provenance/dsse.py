@@ -92,5 +92,7 @@ class Envelope:
             parsed.append(
                 DsseSignature(b64decode_strict(entry.get("sig"), f"signature {i}"), keyid)
             )
+        if len({s.sig for s in parsed}) != len(parsed):
+            raise FormatError("DSSE envelope repeats a signature")
         payload = b64decode_strict(document.get("payload"), "DSSE payload")
         return cls(payload, payload_type, tuple(parsed))

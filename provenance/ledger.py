@@ -156,7 +156,7 @@ class Ledger:
                         "entry_hash": str,
                         "prev_hash": str,
                         "bundle_digest": str,
-                        "signed_digest": str,
+                        "attestation_id": str,
                         "predicate_type": str,
                         "signer": str,
                         "recorded_at": str,
@@ -167,14 +167,16 @@ class Ledger:
                         "entry_hash",
                         "prev_hash",
                         "bundle_digest",
-                        "signed_digest",
+                        "attestation_id",
                         "predicate_type",
                         "signer",
                         "recorded_at",
                         "bundle",
                     },
                 )
-                self.db.table("entries").create_index(["signed_digest"], unique=True)
+                # One entry per attestation per signer: the same statement signed by two
+                # parties is two entries; the same signature re-spelled is a duplicate.
+                self.db.table("entries").create_index(["attestation_id", "signer"], unique=True)
                 self.db.table("entries").create_index(["predicate_type"])
                 self.db.table("entries").create_index(["signer"])
                 self.db.table("entries").create_index(["recorded_at"])
@@ -217,15 +219,16 @@ class Ledger:
         ``verified_by`` is what the signature was verified against; the ledger records it (and
         a key's PEM) so that :meth:`check` can verify again. It stores and chains; whether that
         signer is *trusted* for anything is a policy's question, not the ledger's. Duplicates
-        are recognised by their signed content, however the bundle around it is spelled.
+        are recognised by what was signed and who signed it, however the bundle is spelled.
         """
         statement = bundle.statement
         signer = signer_label(verified_by)
         bundle_digest = hashlib.sha256(bundle.raw).hexdigest()
-        signed_digest = bundle.signed_digest
+        attestation_id = bundle.attestation_id
         with self._transaction():
             if self.db.execute(
-                "SELECT 1 FROM entries WHERE signed_digest = ?", [signed_digest]
+                "SELECT 1 FROM entries WHERE attestation_id = ? AND signer = ?",
+                [attestation_id, signer],
             ).fetchone():
                 return None
             last = self.db.execute(
@@ -244,14 +247,14 @@ class Ledger:
             # Plain parameterised INSERTs: sqlite-utils' insert() re-reads the table's schema
             # on every call, which would dominate the cost of an append.
             self.db.conn.execute(
-                "INSERT INTO entries (seq, entry_hash, prev_hash, bundle_digest, signed_digest, "
+                "INSERT INTO entries (seq, entry_hash, prev_hash, bundle_digest, attestation_id, "
                 "predicate_type, signer, recorded_at, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     seq,
                     chained,
                     prev,
                     bundle_digest,
-                    signed_digest,
+                    attestation_id,
                     statement.predicate_type,
                     signer,
                     at,

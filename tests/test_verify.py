@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_revoked_key_and_revoked_attestation_are_refused() -> None:
     revoked_key = policy(f"revoked:\n  keys: [{OWNER.public_key.key_id}]")
     report = verify(digest(1), Memory([bundle]), load(revoked_key))
     assert "revoked" in failures(report)[0]
-    revoked_attestation = policy(f"revoked:\n  attestations: ['sha256:{bundle.signed_digest}']")
+    revoked_attestation = policy(f"revoked:\n  attestations: ['sha256:{bundle.attestation_id}']")
     report = verify(digest(1), Memory([bundle]), load(revoked_attestation))
     assert "is revoked" in failures(report)[0]
 
@@ -242,11 +243,11 @@ def test_changed_added_and_removed_files_are_named(tmp_path: Path) -> None:
         ),
         (
             policy(require=REQ + "\n        conditions: ['true']"),
-            "does not depend",
+            "checks nothing",
         ),
         (
             policy(require=REQ + "\n        conditions: ['1 == 1']"),
-            "does not depend",
+            "checks nothing",
         ),
         (
             policy(require=REQ + "\n        conditions: ['predicate.x ==']"),
@@ -390,3 +391,105 @@ def test_ages_are_measured_from_a_signed_time() -> None:
         load(policy("maxAge: 0d"))
     with pytest.raises(PolicyError, match="positive duration"):
         load(policy("maxAge: 1 week"))
+
+
+def test_an_artifact_claiming_two_kinds_must_satisfy_both_rules() -> None:
+    # The data owner's dataset attestation must not let a "model" skip the trainer's provenance.
+    both_rules = policy(
+        extra="""  model:
+    require:
+      - predicateType: https://slsa.dev/provenance/v1
+        signedBy: [trainer]"""
+    )
+    model_as_dataset = Memory([dataset(digest(1), OWNER)])
+    assert verify(digest(1), model_as_dataset, load(both_rules)).trusted  # only a dataset
+    slsa = Statement(
+        (ResourceDescriptor.for_digest(digest(1)),), "https://slsa.dev/provenance/v1", {"x": 1}
+    )
+    claimed_model = Memory([dataset(digest(1), OWNER), Bundle.sign_statement(slsa, OUTSIDER)])
+    report = verify(digest(1), claimed_model, load(both_rules))
+    assert not report.trusted
+    assert report.root.kind == "dataset+model"
+    assert "not trainer's key" in failures(report)[0]
+
+
+def test_revocation_survives_respelled_signatures() -> None:
+    from cryptography.hazmat.primitives.asymmetric.utils import (
+        decode_dss_signature,
+        encode_dss_signature,
+    )
+
+    bundle = dataset(digest(1), OWNER)
+    revoked = load(policy(f"revoked:\n  attestations: ['sha256:{bundle.attestation_id}']"))
+    document = json.loads(bundle.raw)
+    signature = document["dsseEnvelope"]["signatures"][0]
+    r, s = decode_dss_signature(base64.b64decode(signature["sig"]))
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256
+    signature["sig"] = base64.b64encode(encode_dss_signature(r, order - s)).decode()
+    malleated = Bundle.from_bytes(json.dumps(document).encode())
+    malleated.verify_with_key(OWNER.public_key)  # still a valid signature...
+    assert malleated.attestation_id == bundle.attestation_id  # ...of the same attestation
+    assert not verify(digest(1), Memory([malleated]), revoked).trusted
+    document["dsseEnvelope"]["signatures"].append(dict(signature))
+    with pytest.raises(FormatError, match="repeats a signature"):
+        Bundle.from_bytes(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["true || predicate.x == 1", "size(subject) >= 0", "has(predicate.x) || !has(predicate.x)"],
+)
+def test_conditions_true_of_an_empty_attestation_are_refused(condition: str) -> None:
+    with pytest.raises(PolicyError, match="checks nothing"):
+        load(policy(require=REQ.replace("x", DATASET) + f"\n        conditions: ['{condition}']"))
+
+
+def test_two_roots_for_one_key_cannot_make_a_threshold() -> None:
+    text = policy(require=REQ.replace("[owner]", "[owner, again]") + "\n        threshold: 2")
+    text = text.replace(
+        "  trainer:\n",
+        "  again:\n    pem: |\n" + _indent(OWNER.public_key.pem.decode(), 6) + "\n  trainer:\n",
+    )
+    with pytest.raises(PolicyError, match="same key"):
+        load(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\n? [a]\n: 1\nroots: {}\nrules: {}", "scalar"),
+        (policy(require="\n      - predicateType: x\n        signedBy: [[owner]]"), "strings"),
+        ("version: true\nroots: {}\nrules: {}", "unsupported policy version"),
+        ("version: 1.0\nroots: {}\nrules: {}", "unsupported policy version"),
+    ],
+)
+def test_odd_policies_are_refused_not_crashed_on(text: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        load(text)
+
+
+def test_inputs_with_malformed_digests_are_failures_and_sources_are_not_inputs() -> None:
+    bad = Statement(
+        (ResourceDescriptor.for_digest(digest(1)),),
+        DATASET,
+        {"parents": [{"digest": {"sha256": "A" * 64}}]},
+    )
+    report = verify(digest(1), Memory([Bundle.sign_statement(bad, OWNER)]), load(policy()))
+    assert not report.trusted
+    assert any("not a sha256 digest" in f for f in failures(report))
+    with_sources = dataset(digest(2), OWNER, sources=[{"uri": "x", "digest": digest(9).as_dict()}])
+    assert verify(digest(2), Memory([with_sources]), load(policy())).trusted
+
+
+def test_rich_markup_in_names_is_shown_not_interpreted() -> None:
+    import io
+
+    from provenance.verify.render import render_text
+
+    statement = Statement(
+        (ResourceDescriptor.for_digest(digest(1), name="[/] [bold]x"),), DATASET, {"parents": []}
+    )
+    report = verify(digest(1), Memory([Bundle.sign_statement(statement, OWNER)]), load(policy()))
+    out = io.StringIO()
+    render_text(report, out)
+    assert "[/] [bold]x" in out.getvalue()

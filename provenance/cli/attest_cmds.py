@@ -127,9 +127,11 @@ def run_attest(args: argparse.Namespace) -> int:
 
 
 def _summary(entry: Entry) -> dict[str, Any]:
-    statement = entry.parsed().statement
+    bundle = entry.parsed()
+    statement = bundle.statement
     return {
         "seq": entry.seq,
+        "id": f"sha256:{bundle.attestation_id}",  # what a policy's revoked.attestations names
         "recordedAt": entry.recorded_at,
         "predicateType": entry.predicate_type,
         "signer": entry.signer,
@@ -157,7 +159,7 @@ def run_log(args: argparse.Namespace) -> int:
     for s in summaries:
         print(
             f"{s['seq']:>6}  {s['recordedAt'][:19]}  {_subject_label(s):<40} "
-            f"{s['predicateType']}  {s['signer'][:28]}"
+            f"{s['predicateType']}  {s['signer'][:28]}  id {s['id'][:23]}"
         )
     if not summaries:
         print("no entries")
@@ -180,7 +182,7 @@ def run_show(args: argparse.Namespace) -> int:
         return EXIT_OK if details else 1
     print(f"{digest}: {len(details)} attestation(s)")
     for d in details:
-        print(f"- entry {d['seq']}  {d['predicateType']}")
+        print(f"- entry {d['seq']}  {d['predicateType']}  ({d['id']})")
         print(f"  signer {d['signer']}, recorded {d['recordedAt']}")
         for key, value in d["predicate"].items():
             text = str(value)

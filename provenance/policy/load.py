@@ -30,6 +30,7 @@ from provenance.signing.keys import PublicKey
 from provenance.signing.sigstore import Identity, Instance
 
 MAX_POLICY_BYTES = 1 << 20
+MAX_CONDITION_CHARS = 4096
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DURATION = re.compile(r"(\d{1,6})([dhms])")
@@ -48,6 +49,9 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            mark = key_node.start_mark
+            raise PolicyError(f"a mapping key must be a scalar (line {mark.line + 1})")
         if key in result:
             mark = key_node.start_mark
             raise PolicyError(f"duplicate key {key!r} (line {mark.line + 1})")
@@ -114,27 +118,38 @@ def _root(name: str, document: Any, base: Path) -> Root:
     return KeyRoot(name, key, _string(kms, f"{where}.kms") if kms is not None else None)
 
 
+def _signer_identity(root: Root) -> object:
+    if isinstance(root, KeyRoot):
+        return ("key", root.key.key_id)
+    return ("sigstore", root.identity, root.instance)
+
+
 def _condition(source: Any, where: str) -> Condition:
     import celpy
     import lark
 
     text = _string(source, where)
+    if len(text) > MAX_CONDITION_CHARS:
+        raise PolicyError(f"{where}: longer than {MAX_CONDITION_CHARS} characters")
     environment = celpy.Environment()
     try:
         tree = environment.compile(text)
         program = environment.program(tree)
-    except Exception as e:  # celpy raises parse and compile errors of several kinds
+        names = {
+            token.value
+            for token in tree.scan_values(lambda v: isinstance(v, lark.Token) and v.type == "IDENT")
+        }
+    except Exception as e:  # celpy raises parse, compile and recursion errors of many kinds
         raise PolicyError(f"{where}: CEL does not compile: {' '.join(str(e).split())}") from e
-    names = {
-        token.value
-        for token in tree.scan_values(lambda v: isinstance(v, lark.Token) and v.type == "IDENT")
-    }
-    if not names & _CEL_VARIABLES:
+    condition = Condition(text, program)
+    # A condition true of an empty attestation is true of every attestation that lacks what
+    # it tests: refuse it ("true || ...", "size(subject) >= 0", "has(x) || !has(x)").
+    if not names & _CEL_VARIABLES or condition.holds({}, []):
         raise PolicyError(
-            f"{where}: {text!r} does not depend on the attestation, so it is always true or "
-            "always false; a condition must test predicate or subject"
+            f"{where}: {text!r} holds whatever the attestation says, so it checks nothing; "
+            "a condition must test predicate or subject"
         )
-    return Condition(text, program)
+    return condition
 
 
 def _duration(value: Any, where: str) -> dt.timedelta:
@@ -158,10 +173,16 @@ def _requirement(
     if not isinstance(signed_by, list) or not signed_by:
         raise PolicyError(f"{where}.signedBy must be a non-empty list of root names")
     for name in signed_by:
+        if not isinstance(name, str):
+            raise PolicyError(f"{where}.signedBy must list root names (strings)")
         if name not in roots:
             raise PolicyError(f"{where}.signedBy names {name!r}, which roots does not define")
     if len(set(signed_by)) != len(signed_by):
         raise PolicyError(f"{where}.signedBy names a root twice")
+    # Distinct roots must be distinct signers, or one key could meet a threshold of two.
+    signers = [_signer_identity(roots[name]) for name in signed_by]
+    if len(set(signers)) != len(signers):
+        raise PolicyError(f"{where}.signedBy names two roots for the same key or identity")
     threshold = spec.get("threshold", 1)
     if (
         not isinstance(threshold, int)
@@ -218,7 +239,7 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
         required={"version", "roots", "rules"},
         allowed={"version", "roots", "rules", "revoked", "maxDepth", "maxAge"},
     )
-    if spec["version"] != 1:
+    if type(spec["version"]) is not int or spec["version"] != 1:
         raise PolicyError(f"unsupported policy version {spec['version']!r} (expected 1)")
     raw_roots = spec["roots"]
     if not isinstance(raw_roots, dict) or not raw_roots:

@@ -54,6 +54,21 @@ class Condition:
     source: str
     program: Any = field(compare=False, repr=False)
 
+    def holds(self, predicate: Any, subject: Any) -> bool:
+        """True only if the expression evaluates to the boolean true; an evaluation error (a
+        missing field, a wrong type) or any other value is false."""
+        import celpy
+
+        activation = {
+            "predicate": celpy.json_to_cel(predicate),
+            "subject": celpy.json_to_cel(subject),
+        }
+        try:
+            result = self.program.evaluate(activation)
+        except Exception:  # celpy raises many error types; none of them means "true"
+            return False
+        return isinstance(result, celpy.celtypes.BoolType) and bool(result)
+
 
 @dataclass(frozen=True)
 class Requirement:

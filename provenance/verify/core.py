@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.bundle import Bundle
-from provenance.digest.algorithms import Digest
+from provenance.digest.algorithms import Algorithm, Digest
 from provenance.digest.manifest import Manifest, ManifestDiff
-from provenance.errors import Error
-from provenance.ledger import referenced_digests
+from provenance.errors import Error, FormatError
 from provenance.policy.model import (
     KIND_PREDICATES,
     SLSA_PROVENANCE_V02,
@@ -115,6 +114,12 @@ def _signed_by_identity(bundle: Bundle, root: SigstoreRoot, offline: bool) -> st
     return None
 
 
+def _signer_of(root: Root) -> object:
+    if isinstance(root, KeyRoot):
+        return ("key", root.key.key_id)
+    return ("sigstore", root.identity, root.instance)
+
+
 def _signed_by_root(bundle: Bundle, root: Root, policy: Policy, offline: bool) -> str | None:
     """None if ``bundle`` is signed as ``root`` says, else why not."""
     if isinstance(root, KeyRoot):
@@ -163,18 +168,41 @@ def _too_old(requirement: Requirement, statement: Statement, at: dt.datetime) ->
     return None
 
 
-def _condition_holds(condition: Any, statement: Statement) -> bool:
-    import celpy
+# Where each predicate type names its inputs: only these are followed (a dataset's sources
+# and code digests name things that are not artifacts of the chain).
+_INPUT_FIELDS: dict[str, tuple[str, ...]] = {
+    DATASET_PREDICATE: ("parents",),
+    SLSA_PROVENANCE_V1: ("buildDefinition", "resolvedDependencies"),
+    SLSA_PROVENANCE_V02: ("materials",),
+}
 
-    activation = {
-        "predicate": celpy.json_to_cel(statement.to_json()["predicate"]),
-        "subject": celpy.json_to_cel(statement.to_json()["subject"]),
-    }
-    try:
-        result = condition.program.evaluate(activation)
-    except Exception:  # a CEL evaluation error (missing field, wrong type) is not "true"
-        return False
-    return isinstance(result, celpy.celtypes.BoolType) and bool(result)
+
+def inputs_of(statement: Statement) -> list[Digest]:
+    """The input artifacts ``statement`` names, by accepted digest, in document order.
+
+    A descriptor that names an accepted algorithm with a malformed value is an error, not a
+    skip: an input that cannot be verified must not silently drop out of the chain. Inputs
+    named only by other algorithms (sha1 git commits) cannot be verified and are not followed.
+    """
+    value: Any = statement.predicate
+    for part in _INPUT_FIELDS.get(statement.predicate_type, ()):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise FormatError(f"{statement.predicate_type}: its inputs must be a list")
+    accepted = {a.value: a for a in Algorithm}
+    found: list[Digest] = []
+    for item in value:
+        digests = item.get("digest") if isinstance(item, Mapping) else None
+        if not isinstance(digests, Mapping):
+            raise FormatError("an input names no digest")
+        for name, hex_value in digests.items():
+            if name in accepted:
+                if not isinstance(hex_value, str):
+                    raise FormatError(f"an input's {name} digest is not a string")
+                found.append(Digest(accepted[name], hex_value))  # refuses malformed hex
+    return found
 
 
 class _Walker:
@@ -213,11 +241,8 @@ class _Walker:
                 statements.append((bundle, bundle.statement))
             except Error:
                 continue  # not an in-toto statement: nothing it says is used
-        node.kind = self._kind(statements)
-        names = [
-            s.name for _, st in statements for s in st.subjects if s.matches(digest) and s.name
-        ]
-        node.name = names[0] if names else None
+        kinds = self._kinds(statements)
+        node.kind = "+".join(kinds) if kinds else None
         if not statements:
             node.checks.append(
                 Check(
@@ -228,38 +253,54 @@ class _Walker:
                 )
             )
             return node
-        rule = self.policy.rules.get(node.kind) if node.kind else None
-        if rule is None:
-            kind = node.kind or "unknown kind"
+        # Every kind the attestations claim is judged, not just one: an artifact cannot escape
+        # the model rule by also carrying a (validly signed) dataset attestation.
+        missing = [k for k in kinds if k not in self.policy.rules] or (
+            ["unknown kind"] if not kinds else []
+        )
+        if missing:
             node.checks.append(
                 Check(
                     "policy rule",
                     False,
-                    f"the policy has no rule for {kind}",
+                    f"the policy has no rule for {', '.join(missing)}",
                     "nothing is trusted by default: add a rule for this kind to the policy",
                 )
             )
             return node
         accepted: list[Statement] = []
-        for requirement in rule.requirements:
+        requirements = [r for kind in kinds for r in self.policy.rules[kind].requirements]
+        for requirement in requirements:
             check, good = self._requirement(requirement, statements)
             node.checks.append(check)
             accepted += good
+        # The name shown is one a trusted signer gave; unverified attestations name nothing.
+        names = [s.name for st in accepted for s in st.subjects if s.matches(digest) and s.name]
+        node.name = names[0] if names else None
         inputs: list[Digest] = []
         for statement in accepted:
-            for reference in referenced_digests(statement.predicate):
+            try:
+                references = inputs_of(statement)
+            except Error as e:
+                node.checks.append(
+                    Check(
+                        "inputs",
+                        False,
+                        f"{statement.predicate_type}: {e.message}",
+                        "the attestation names its inputs in a form that cannot be verified",
+                    )
+                )
+                continue
+            for reference in references:
                 if reference != digest and reference not in inputs:
                     inputs.append(reference)
         node.inputs = [self.node(d, (*path, digest)) for d in inputs]
         return node
 
     @staticmethod
-    def _kind(statements: list[tuple[Bundle, Statement]]) -> str | None:
+    def _kinds(statements: list[tuple[Bundle, Statement]]) -> list[str]:
         types = {st.predicate_type for _, st in statements}
-        for kind, predicates in KIND_PREDICATES.items():
-            if types & set(predicates):
-                return kind
-        return None
+        return [kind for kind, predicates in KIND_PREDICATES.items() if types & set(predicates)]
 
     def _requirement(
         self, requirement: Requirement, statements: list[tuple[Bundle, Statement]]
@@ -282,8 +323,8 @@ class _Walker:
         signers: set[str] = set()
         good: list[Statement] = []
         for bundle, statement in candidates:
-            if bundle.signed_digest in self.policy.revoked_attestations:
-                reasons.append(f"attestation {bundle.signed_digest[:16]} is revoked")
+            if bundle.attestation_id in self.policy.revoked_attestations:
+                reasons.append(f"attestation {bundle.attestation_id[:16]} is revoked")
                 continue
             roots = [self.policy.roots[name] for name in requirement.signed_by]
             why_not = [_signed_by_root(bundle, root, self.policy, self.offline) for root in roots]
@@ -294,15 +335,21 @@ class _Walker:
             if age := _too_old(requirement, statement, self.at):
                 reasons.append(f"attestation {age}")
                 continue
+            document = statement.to_json()
             failed = [
-                c.source for c in requirement.conditions if not _condition_holds(c, statement)
+                c.source
+                for c in requirement.conditions
+                if not c.holds(document["predicate"], document["subject"])
             ]
             if failed:
                 reasons.append("condition false: " + "; ".join(failed))
                 continue
             signers.update(by)
             good.append(statement)
-        if len(signers) >= requirement.threshold:
+        # Count signers, not root names: two roots for one key are one signer (the policy
+        # loader refuses that, and this holds even for a policy built another way).
+        distinct = {_signer_of(self.policy.roots[name]) for name in signers}
+        if len(distinct) >= requirement.threshold:
             return Check(label, True, f"verified ({', '.join(sorted(signers))})"), good
         found = "; ".join(reasons) if reasons else f"only {len(signers)} distinct signer(s)"
         return (

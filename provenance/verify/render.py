@@ -64,9 +64,11 @@ def report_json(report: Report, *, policy: str) -> dict[str, Any]:
 
 
 def _label(node: Node) -> str:
+    from rich.markup import escape
+
     mark = "[green]✔[/]" if node.trusted else "[red]✘[/]"
-    name = f" {display(node.name)}" if node.name else ""
-    kind = f" ({node.kind})" if node.kind else ""
+    name = f" {escape(display(node.name))}" if node.name else ""
+    kind = f" ({escape(node.kind)})" if node.kind else ""
     return f"{mark} {node.digest}{name}{kind}"
 
 
