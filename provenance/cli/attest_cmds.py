@@ -13,7 +13,7 @@ from provenance.cli.common import (
     sign,
     subject_digest,
 )
-from provenance.errors import EXIT_OK, FormatError, InputError
+from provenance.errors import EXIT_OK, FormatError
 
 if TYPE_CHECKING:
     from provenance.ledger import Entry
@@ -103,14 +103,10 @@ def run_dataset_add(args: argparse.Namespace) -> int:
 def run_attest(args: argparse.Namespace) -> int:
     """Sign a generic predicate about a subject."""
     from provenance.digest.canonical import loads_strict
+    from provenance.fsutil import read_limited
     from provenance.statement import ResourceDescriptor, Statement
 
-    try:
-        data = args.predicate.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {args.predicate}: {e.strerror}") from e
-    if len(data) > MAX_PREDICATE_BYTES:
-        raise FormatError(f"{args.predicate} is larger than {MAX_PREDICATE_BYTES} bytes")
+    data = read_limited(args.predicate, MAX_PREDICATE_BYTES, what="predicate")
     predicate = loads_strict(data, what=str(args.predicate), allow_floats=True)
     if not isinstance(predicate, dict):
         raise FormatError(f"{args.predicate}: a predicate is a JSON object")

@@ -164,14 +164,9 @@ def run_import(args: argparse.Namespace) -> int:
     from provenance.bundle import MEDIA_TYPES, Bundle
     from provenance.digest import MEDIA_TYPE, Manifest
     from provenance.digest.canonical import loads_strict
+    from provenance.fsutil import read_limited
 
-    try:
-        with args.file.open("rb") as handle:
-            data = handle.read(MAX_IMPORT_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"cannot read {args.file}: {e.strerror}") from e
-    if len(data) > MAX_IMPORT_BYTES:
-        raise InputError(f"{args.file} is larger than {MAX_IMPORT_BYTES} bytes")
+    data = read_limited(args.file, MAX_IMPORT_BYTES)
     project, ledger = project_and_ledger()
     keys, identities = _trust(args, project)
     counts = {"imported": 0, "duplicate": 0, "manifests": 0, "refused": 0}

@@ -190,15 +190,9 @@ def run_manifest_create(args: argparse.Namespace) -> int:
 
 def _load_manifest(path: Path) -> Manifest:
     from provenance.digest import Manifest
+    from provenance.fsutil import read_limited
 
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as e:
-        raise UnreadableError(f"cannot read {path}: {e.strerror}") from e
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise InputError(f"{path} is larger than {MAX_MANIFEST_BYTES} bytes")
-    return Manifest.from_bytes(data, source=str(path))
+    return Manifest.from_bytes(read_limited(path, MAX_MANIFEST_BYTES), source=str(path))
 
 
 def _is_directory(path: Path) -> bool:

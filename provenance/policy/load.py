@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from provenance.errors import FormatError, InputError
+from provenance.fsutil import read_limited
 from provenance.policy.model import (
     KIND_PREDICATES,
     Condition,
@@ -279,13 +280,7 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
 
 def load_policy(path: Path) -> Policy:
     """Read and validate the policy file at ``path``."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_POLICY_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"cannot read policy {path}: {e.strerror}") from e
-    if len(data) > MAX_POLICY_BYTES:
-        raise PolicyError(f"{path}: larger than {MAX_POLICY_BYTES} bytes")
+    data = read_limited(path, MAX_POLICY_BYTES, what="policy")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -28,7 +28,7 @@ from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signatu
 from securesystemslib.signer import Signer as SslibSigner
 
 from provenance.errors import FormatError, InputError, RefusedError, UnsupportedAlgorithmError
-from provenance.fsutil import exclusive_create
+from provenance.fsutil import exclusive_create, read_limited
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,7 @@ class Signer(Protocol):
 
 
 def _read_key_file(path: Path) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"cannot read key file {path}: {e.strerror}") from e
-    if len(data) > MAX_KEY_FILE_BYTES:
-        raise FormatError(f"{path} is too large to be a key")
-    return data
+    return read_limited(path, MAX_KEY_FILE_BYTES, what="key file")
 
 
 class KeySigner:

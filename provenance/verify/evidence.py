@@ -15,7 +15,8 @@ from provenance.bundle import MEDIA_TYPES, Bundle
 from provenance.digest.algorithms import Digest
 from provenance.digest.canonical import loads_strict
 from provenance.digest.manifest import MEDIA_TYPE, Manifest
-from provenance.errors import FormatError, InputError
+from provenance.errors import FormatError
+from provenance.fsutil import read_limited
 from provenance.ledger import Ledger
 
 MAX_EVIDENCE_BYTES = 1 << 30
@@ -57,13 +58,7 @@ class BundleFileEvidence:
     """A JSON Lines file of bundles and manifests, read whole and indexed by subject."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_EVIDENCE_BYTES + 1)
-        except OSError as e:
-            raise InputError(f"cannot read {path}: {e.strerror}") from e
-        if len(data) > MAX_EVIDENCE_BYTES:
-            raise InputError(f"{path} is larger than {MAX_EVIDENCE_BYTES} bytes")
+        data = read_limited(path, MAX_EVIDENCE_BYTES, what="evidence")
         self._by_subject: dict[Digest, list[Bundle]] = {}
         self._manifests: dict[Digest, Manifest] = {}
         for number, line in enumerate(data.splitlines(), start=1):
