@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/hashing.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/guard.py
 
 clean:
 	rm -rf $(VENV) demo-workdir .mypy_cache .ruff_cache

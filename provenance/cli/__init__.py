@@ -57,7 +57,14 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (sub-commands are registered by their modules)."""
-    from provenance.cli import attest_cmds, ledger_cmds, manifests, project_cmds, verify_cmds
+    from provenance.cli import (
+        attest_cmds,
+        ledger_cmds,
+        manifests,
+        project_cmds,
+        scan_cmds,
+        verify_cmds,
+    )
 
     parser = argparse.ArgumentParser(
         prog="provenance",
@@ -77,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     attest_cmds.register(commands, common)
     ledger_cmds.register(commands, common)
     verify_cmds.register(commands, common)
+    scan_cmds.register(commands, common)
     return parser
 
 
