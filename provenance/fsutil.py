@@ -25,7 +25,16 @@ def read_limited(path: Path, limit: int, *, what: str = "") -> bytes:
     label = f"{what} {path}" if what else str(path)
     try:
         with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+            # Ask for no more than the file holds: read(n) may reserve n bytes up front.
+            size = os.fstat(handle.fileno()).st_size
+            chunks, total = [], 0
+            while total <= limit:
+                chunk = handle.read(min(limit + 1 - total, max(size - total, 0) + 1, 1 << 26))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            data = b"".join(chunks)
     except OSError as e:
         raise InputError(f"cannot read {label}: {e.strerror}") from e
     if len(data) > limit:
