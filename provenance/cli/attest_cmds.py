@@ -13,7 +13,7 @@ from provenance.cli.common import (
     sign,
     subject_digest,
 )
-from provenance.errors import EXIT_OK, FormatError
+from provenance.errors import EXIT_OK, EXIT_REFUSED, FormatError
 
 if TYPE_CHECKING:
     from provenance.ledger import Entry
@@ -122,10 +122,10 @@ def run_attest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _summary(entry: Entry) -> dict[str, Any]:
+def _summary(entry: Entry, *, with_predicate: bool = False) -> dict[str, Any]:
     bundle = entry.parsed()
     statement = bundle.statement
-    return {
+    summary = {
         "seq": entry.seq,
         "id": f"sha256:{bundle.attestation_id}",  # what a policy's revoked.attestations names
         "recordedAt": entry.recorded_at,
@@ -134,6 +134,9 @@ def _summary(entry: Entry) -> dict[str, Any]:
         "subjects": [s.to_json() for s in statement.subjects],
         "bundleDigest": f"sha256:{entry.bundle_digest}",
     }
+    if with_predicate:
+        summary["predicate"] = statement.to_json()["predicate"]
+    return summary
 
 
 def _subject_label(summary: dict[str, Any]) -> str:
@@ -168,14 +171,10 @@ def run_show(args: argparse.Namespace) -> int:
     with ledger:
         digest = subject_digest(args.subject)
         entries = ledger.find(subject=digest)
-        details = []
-        for entry in entries:
-            summary = _summary(entry)
-            summary["predicate"] = dict(entry.parsed().statement.to_json()["predicate"])
-            details.append(summary)
+        details = [_summary(entry, with_predicate=True) for entry in entries]
     if args.format == "json":
         print_json({"subject": str(digest), "attestations": details})
-        return EXIT_OK if details else 1
+        return EXIT_OK if details else EXIT_REFUSED
     print(f"{digest}: {len(details)} attestation(s)")
     for d in details:
         print(f"- entry {d['seq']}  {d['predicateType']}  ({d['id']})")
@@ -183,4 +182,4 @@ def run_show(args: argparse.Namespace) -> int:
         for key, value in d["predicate"].items():
             text = str(value)
             print(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
-    return EXIT_OK if details else 1
+    return EXIT_OK if details else EXIT_REFUSED

@@ -13,7 +13,7 @@ from provenance.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from provenance.bundle import Bundle
-    from provenance.digest import Digest
+    from provenance.digest import Digest, Manifest
     from provenance.ledger import Ledger, VerifiedBy
     from provenance.project import Project
     from provenance.signing.keys import KeySigner
@@ -41,8 +41,12 @@ def project_and_ledger() -> tuple[Project, Ledger]:
     return project, Ledger(project.ledger_path)
 
 
-def subject_digest(text: str) -> Digest:
-    """``text`` as a digest (``sha256:<hex>``, or bare hex) or, failing that, a path to hash."""
+def subject(text: str) -> tuple[Digest, Manifest | None]:
+    """``text`` as a digest (``sha256:<hex>``, or bare hex) or, failing that, a path to hash.
+
+    For a directory the manifest it was hashed into comes back too, so that callers needing
+    its files do not hash it a second time.
+    """
     from provenance.digest import Digest, digest_path
     from provenance.errors import Error
 
@@ -50,11 +54,17 @@ def subject_digest(text: str) -> Digest:
         raise UsageError("an empty subject names nothing", hint="give a digest or a path")
     if ":" in text or re.fullmatch(r"[0-9a-fA-F]{64}", text):
         try:
-            return Digest.parse(text)
+            return Digest.parse(text), None
         except Error:
             if not Path(text).exists():
                 raise
-    return digest_path(Path(text)).digest
+    result = digest_path(Path(text))
+    return result.digest, result.manifest
+
+
+def subject_digest(text: str) -> Digest:
+    """The digest :func:`subject` names."""
+    return subject(text)[0]
 
 
 def check_key_name(name: str) -> str:

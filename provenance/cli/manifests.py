@@ -170,20 +170,17 @@ def run_digest(args: argparse.Namespace) -> int:
 
 def run_manifest_create(args: argparse.Namespace) -> int:
     """Write the canonical manifest of a path."""
+    from provenance.cli.common import write_out
     from provenance.digest import Algorithm
-    from provenance.fsutil import atomic_write
 
     manifest = _build(
         args.path, args, algorithm=Algorithm.parse(args.algorithm), manifest_like=None
     )
     summary = f"{manifest.root_digest}  {manifest.file_count} files, {manifest.total_bytes} bytes"
+    write_out(manifest.canonical_bytes, args.output)
     if args.output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(manifest.canonical_bytes)
-        sys.stdout.buffer.flush()
         print(summary, file=sys.stderr)
     else:
-        atomic_write(args.output, manifest.canonical_bytes)
         print(f"{summary} -> {display(str(args.output))}")
     return EXIT_OK
 

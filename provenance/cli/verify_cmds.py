@@ -58,7 +58,7 @@ def _time(text: str | None) -> dt.datetime | None:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Verify and report."""
-    from provenance.cli.common import project_and_ledger, subject_digest
+    from provenance.cli.common import project_and_ledger, subject
     from provenance.digest import build_manifest
     from provenance.policy.load import load_policy
     from provenance.verify.core import closest_attested, verify
@@ -73,15 +73,13 @@ def run_verify(args: argparse.Namespace) -> int:
         _, ledger = project_and_ledger()
         evidence = LedgerEvidence(ledger)
     try:
-        digest = subject_digest(args.artifact)
+        digest, local = subject(args.artifact)
         report = verify(digest, evidence, policy, at=_time(args.at), offline=args.offline)
-        path = Path(args.artifact)
-        if not report.trusted and not evidence.about(digest) and path.is_dir():
-            local = build_manifest(path)
+        if not report.trusted and local is not None and not evidence.about(digest):
             closest = closest_attested(local, evidence)
             if closest is not None and closest[0].ignore != local.ignore:
                 # Compare exactly as the attested dataset was hashed.
-                local = build_manifest(path, ignore=closest[0].ignore)
+                local = build_manifest(Path(args.artifact), ignore=closest[0].ignore)
                 closest = (closest[0], closest[0].diff(local))
             report.local_diff = closest
     finally:
