@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The end-to-end example on the embedded defaults (SQLite ledger, local keys). It covers what
-# the toolkit does today: content digests and manifests, signed dataset attestations in a
-# hash-chained ledger, and the refusals that follow tampering with either. The policy-driven
-# verifier and the train/load gates join this script as those parts land.
+# The end-to-end example on the embedded defaults (SQLite ledger, local keys): a digits
+# classifier trained on a signed dataset under 'provenance run', signed in the OpenSSF model
+# signing format, loaded through the guard -- and the refusals that follow tampering with the
+# training data, the checkpoint or the ledger.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,6 +11,10 @@ rm -rf "$work"
 mkdir -p "$work/pipeline"
 cd "$work/pipeline"
 unset PROVENANCE_KEY_PASSPHRASE
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.org
+export GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.org
+policy=.provenance/policy.yaml
 
 step() { printf '\n== %s\n' "$*"; }
 expect() {  # expect CODE COMMAND...: run a command that must exit with CODE
@@ -25,35 +29,75 @@ expect() {  # expect CODE COMMAND...: run a command that must exit with CODE
 step "Create a project: ledger, a P-256 key pair, a starter policy"
 provenance init
 
-step "Generate a small labelled dataset (CSV shards, one empty split directory)"
-python "$root/examples/make_dataset.py" data
+step "The training code, committed to git (training provenance records the commit)"
+cp "$root"/examples/digits/{model,train,evaluate}.py .
+printf 'data/\n*.pt\n__pycache__/\n' > .gitignore
+git init -q && git add -A && git commit -q -m "digits classifier"
+git log --oneline
+
+step "Ingest: scikit-learn's bundled digits, one .npy file per sample"
+python "$root/examples/digits/prepare.py" data
+find data -type f | sort | sed -n 1,3p; echo "... $(find data -type f | wc -l) files"
 
 step "Attest it: hash into a manifest, sign a dataset statement, record both in the ledger"
-provenance dataset add data --name digits-train \
-  --source https://example.org/digits.tar --license CC0-1.0
-provenance manifest data -o data.manifest.json
-provenance log
+provenance dataset add data --name digits --source sklearn:load_digits --license CC-BY-4.0
+provenance manifest data -o "$work/data.manifest.json"
 
-step "What the ledger says about this directory"
-provenance show data
+step "Verify the dataset under the project's policy: TRUSTED (exit 0)"
+provenance verify data --policy "$policy"
 
-step "Verify it under the project's policy: TRUSTED (exit 0)"
-provenance verify data --policy .provenance/policy.yaml
+step "Train under 'provenance run': materials verified first, SLSA provenance signed after"
+provenance run --policy "$policy" --material data --product model.pt --name train -- \
+  python train.py --data data --policy "$policy" --out model.pt
+
+step "The model's chain: training provenance, clean source, and the dataset it names"
+provenance verify model.pt --policy "$policy"
+
+step "Sign the checkpoint in the OpenSSF model signing (OMS) format, and verify it"
+provenance model sign model.pt --key .provenance/keys/default.key --signature model.pt.sig
+provenance model verify model.pt --signature model.pt.sig \
+  --public-key .provenance/keys/default.pub
+
+step "Load it through the guard (verify, static pickle scan, weights_only) and evaluate"
+python evaluate.py model.pt --data data --policy "$policy"
 
 step "The ledger's hash chain is intact"
 provenance ledger check
 
-step "Tamper with one training file (flip a label)"
-sed -i '2{s/,0$/,X/;s/,1$/,0/;s/,X$/,1/}' data/train/shard-000.csv
+step "Export the chain; verify the model on an auditor's machine with no ledger at all"
+chain="$work/chain.jsonl"
+provenance ledger export -o "$chain"
+mkdir -p "$work/auditor"
+cp model.pt "$work/auditor/"
+(cd "$work/auditor" && provenance verify model.pt --policy "$work/pipeline/$policy" \
+  --bundle "$chain")
 
-step "Its digest no longer matches: no attestation names it (exit 1)"
-expect 1 provenance show data
+step "Swap the checkpoint for a malicious one (a payload in a real torch.save zip)"
+cp model.pt model.good.pt
+python "$root/examples/digits/malicious_checkpoint.py" model.pt "$work/PWNED"
+expect 1 provenance scan model.pt
 
-step "The verifier refuses it and names the changed file (exit 1)"
-expect 1 provenance verify data --policy .provenance/policy.yaml
+step "Loading it is refused before anything in it is unpickled: no chain names it (exit 1)"
+expect 1 python evaluate.py model.pt --data data --policy "$policy"
 
-step "The manifest diff names it too (exit 1)"
-expect 1 provenance manifest diff data.manifest.json data
+step "Even if an insider signs provenance for it, the static scan refuses it (exit 1)"
+printf '{"buildDefinition": {"buildType": "https://example.org/insider",
+  "externalParameters": {}, "resolvedDependencies": []}, "runDetails": {}}' > insider.json
+provenance attest model.pt --predicate-type https://slsa.dev/provenance/v1 \
+  --predicate insider.json --name model.pt
+expect 1 python evaluate.py model.pt --data data --policy "$policy"
+test ! -e "$work/PWNED" && echo "the payload never ran: $work/PWNED does not exist"
+mv model.good.pt model.pt
+
+step "Tamper with one training file (relabel a sample as another digit)"
+victim=$(find data/train/3 -name '*.npy' | sort | sed -n 1p)
+mv "$victim" "data/train/8/$(basename "$victim")"
+
+step "Training on it is refused before the command starts (exit 1), naming the change"
+expect 1 provenance run --policy "$policy" --material data --product model-2.pt -- \
+  python train.py --data data --policy "$policy" --out model-2.pt
+test ! -e model-2.pt && echo "no training ran: model-2.pt does not exist"
+expect 1 provenance verify data --policy "$policy"
 
 step "Tamper with the ledger itself: rewrite who signed entry 1"
 python - <<'PY'
@@ -64,20 +108,13 @@ db.execute("UPDATE entries SET signer = 'key:someone-else' WHERE seq = 1")
 PY
 expect 1 provenance ledger check
 
-step "Export the chain and import it elsewhere: only a trusted key's bundles are accepted"
-chain="$work/chain.jsonl"
-provenance ledger export -o "$chain"
-mkdir -p "$work/auditor" && cd "$work/auditor"
+step "Import the exported chain elsewhere: only a trusted key's bundles are accepted"
+mkdir -p "$work/importer" && cd "$work/importer"
 provenance init --no-key
 expect 1 provenance ledger import "$chain"
 provenance ledger import "$chain" --trust-key "$work/pipeline/.provenance/keys/default.pub"
 provenance ledger check
 
-step "Or verify the original dataset from the exported chain alone, with no ledger at all"
-# The manifest file's sha256 is the dataset's root digest: the artifact, named by content.
-provenance verify "sha256:$(sha256sum "$work/pipeline/data.manifest.json" | cut -d' ' -f1)" \
-  --policy "$work/pipeline/.provenance/policy.yaml" --bundle "$chain"
-
 step "Done"
-echo "Tampered data and a tampered ledger were both caught, and the chain verified offline"
-echo "from a portable export. The train/load gates that refuse a broken chain come next."
+echo "The model was trained only on verified data and loaded only after its chain verified;"
+echo "a malicious checkpoint, a tampered training file and a tampered ledger were each refused."

@@ -6,8 +6,9 @@ model_signing exchange. Two kinds of verification material occur:
 * **keyless** -- a Fulcio certificate and a Rekor transparency-log entry. Verified by
   sigstore-python against a trust root and an expected identity (see
   :mod:`provenance.signing.sigstore`).
-* **key** -- ``publicKey.hint``, the key id of the signing key (as the OpenSSF model-signing
-  spec writes it). Verified here, against the keys a policy trusts.
+* **key** -- ``publicKey.hint``, a label for the signing key: this project's key id, or (in
+  bundles for OpenSSF model_signing) the SHA-256 of the key's PEM text. Verified here, against
+  the keys a policy trusts; the hint selects a key, it never proves one.
 
 A bundle keeps the exact bytes it was read from; nothing is verified from a re-serialisation.
 """
@@ -120,11 +121,18 @@ class Bundle:
         return cls(raw, envelope, hint, keyless=hint is None)
 
     @classmethod
-    def sign_statement(cls, statement: Statement, signer: Signer) -> Bundle:
-        """Sign ``statement`` with a key into a v0.3 bundle carrying ``publicKey.hint``."""
+    def sign_statement(
+        cls, statement: Statement, signer: Signer, *, pem_hint: bool = False
+    ) -> Bundle:
+        """Sign ``statement`` with a key into a v0.3 bundle carrying ``publicKey.hint``.
+
+        The hint (and the DSSE signature's keyid) is the key id, or with ``pem_hint`` the form
+        OpenSSF model_signing requires of the bundles it verifies (:attr:`PublicKey.pem_hint`).
+        """
         payload = statement.to_bytes()
         envelope = Envelope(payload, IN_TOTO_PAYLOAD_TYPE, ())
-        key_id = signer.public_key.key_id
+        public = signer.public_key
+        key_id = public.pem_hint if pem_hint else public.key_id
         signature = DsseSignature(signer.sign(envelope.signed_bytes()), key_id)
         envelope = Envelope(payload, IN_TOTO_PAYLOAD_TYPE, (signature,))
         document = {
@@ -135,23 +143,36 @@ class Bundle:
         raw = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
         return cls(raw, envelope, key_id, keyless=False)
 
-    def verify_with_key(self, key: PublicKey) -> Statement:
+    def verify_with_key(self, key: PublicKey, *, hint_must_match: bool = True) -> Statement:
         """Verify a key-signed bundle under ``key``; return the statement it signs.
 
-        Refuses a keyless bundle (that is sigstore-python's job), a hint naming another key,
-        and any envelope in which a signature fails: every signature present must verify,
-        so no unverifiable material rides along with a good one.
+        Refuses a keyless bundle (that is sigstore-python's job), a hint naming another key
+        (in either of its forms, see :meth:`PublicKey.named_by`), and any envelope in which a
+        signature fails: every signature present must verify, so no unverifiable material
+        rides along with a good one.
+
+        Hints and keyids are unauthenticated labels. ``hint_must_match=False`` checks the
+        signatures under ``key`` whatever they say -- for a key the caller already trusts,
+        when another tool labels keys in a form this one does not compute.
         """
         if self.keyless or self.envelope is None:
             raise RefusedError("bundle is not key-signed: verify it as a Sigstore bundle")
-        if self.key_hint != key.key_id:
+        if hint_must_match and not key.named_by(self.key_hint):
             raise SignatureError(
                 f"bundle names key {self.key_hint[:16] if self.key_hint else '?'}, "
                 f"not {key.key_id[:16]}"
             )
         signed = self.envelope.signed_bytes()
         for signature in self.envelope.signatures:
-            if signature.keyid not in ("", key.key_id):
+            if hint_must_match and signature.keyid and not key.named_by(signature.keyid):
                 raise SignatureError(f"signature names key {signature.keyid[:16]}, not the hint's")
             key.verify(signature.sig, signed)
         return self.statement
+
+
+def sign_checked(statement: Statement, signer: Signer) -> Bundle:
+    """Sign with a key, then verify the signature before anyone relies on it: a faulty
+    signer (a KMS or HSM returning garbage) is caught here, not by the next verifier."""
+    bundle = Bundle.sign_statement(statement, signer)
+    bundle.verify_with_key(signer.public_key)
+    return bundle

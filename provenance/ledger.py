@@ -1,13 +1,14 @@
 """The ledger: an append-only, hash-chained store of signed attestations and manifests.
 
 Every attestation is stored as the exact bundle bytes that were signed, indexed by subject
-digest, predicate type, signer and time. Each entry carries the hash of the previous one, so an
-edited, deleted or reordered row breaks the chain and :meth:`Ledger.check` names it. SQLite
-triggers refuse updates and deletes through any connection; an attacker who edits the file
-directly can drop them, which the chain then reveals. Deleting the newest entries leaves a
-consistent chain, so the chain's head is also written to ``ledger.head`` beside the database
-when a ledger that appended is closed, and the check requires the entry it names. (The head
-may lag after a crash, never run ahead: a lagging head is accepted.)
+digest (and, for an OpenSSF model signature of a single file, by that file's digest too: see
+:func:`index_rows`), predicate type, signer and time. Each entry carries the hash of the
+previous one, so an edited, deleted or reordered row breaks the chain and :meth:`Ledger.check`
+names it. SQLite triggers refuse updates and deletes through any connection; an attacker who
+edits the file directly can drop them, which the chain then reveals. Deleting the newest
+entries leaves a consistent chain, so the chain's head is also written to ``ledger.head``
+beside the database when a ledger that appended is closed, and the check requires the entry it
+names. (The head may lag after a crash, never run ahead: a lagging head is accepted.)
 
 Manifests are stored content-addressed (zlib-compressed canonical bytes, keyed by root digest),
 so an attestation about a million-file dataset stays small and its manifest is stored once.
@@ -39,6 +40,7 @@ from provenance.digest.canonical import canonical_json, loads_strict
 from provenance.digest.manifest import Manifest
 from provenance.errors import Error, FormatError
 from provenance.fsutil import atomic_write
+from provenance.predicates.oms import vouched_digests
 from provenance.signing.keys import PublicKey
 from provenance.statement import Statement
 
@@ -110,6 +112,14 @@ def entry_hash(
         "signer": signer,
     }
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def index_rows(statement: Statement) -> set[tuple[str, str]]:
+    """The (algorithm, digest) pairs an entry is found by: every digest of every subject, and
+    the digests a statement binds besides them (a single-file model's own digest, which an OMS
+    signature names only through its root digest)."""
+    rows = {(a, v) for s in statement.subjects for a, v in s.digest.items()}
+    return rows | {(d.algorithm.value, d.value) for d in vouched_digests(statement)}
 
 
 def _utc_now() -> str:
@@ -263,7 +273,7 @@ class Ledger:
             )
             self.db.conn.executemany(
                 "INSERT INTO subjects (seq, algorithm, digest) VALUES (?, ?, ?)",
-                [(seq, a, v) for s in statement.subjects for a, v in s.digest.items()],
+                [(seq, a, v) for a, v in sorted(index_rows(statement))],
             )
             if isinstance(verified_by, PublicKey):
                 self.db.conn.execute(
@@ -468,8 +478,7 @@ def _check_entry(
     statement: Statement = entry.parsed().statement
     if statement.predicate_type != entry.predicate_type:
         problems.append(f"entry {entry.seq}: predicate type index disagrees with the bundle")
-    expected = {(a, v) for s in statement.subjects for a, v in s.digest.items()}
-    if subjects.get(entry.seq, set()) != expected:
+    if subjects.get(entry.seq, set()) != index_rows(statement):
         problems.append(f"entry {entry.seq}: subject index disagrees with the bundle")
     return problems
 
@@ -536,6 +545,7 @@ __all__ = [
     "LedgerError",
     "VerifiedBy",
     "entry_hash",
+    "index_rows",
     "referenced_digests",
     "signer_label",
 ]

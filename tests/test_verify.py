@@ -493,3 +493,31 @@ def test_rich_markup_in_names_is_shown_not_interpreted() -> None:
     out = io.StringIO()
     render_text(report, out)
     assert "[/] [bold]x" in out.getvalue()
+
+
+def test_required_evidence_that_names_no_inputs_is_accepted() -> None:
+    requirement = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+      - predicateType: {SCREEN}
+        signedBy: [owner]
+        conditions: ['predicate.result == "PASSED"']"""
+    screening = Bundle.sign_statement(
+        Statement((ResourceDescriptor.for_digest(digest(1)),), SCREEN, {"result": "PASSED"}),
+        OWNER,
+    )
+    evidence = Memory([dataset(digest(1), OWNER), screening])
+    report = verify(digest(1), evidence, load(policy(require=requirement)))
+    assert report.trusted, failures(report)
+
+
+class LyingIndex(Memory):
+    """Evidence whose index returns every bundle for every digest."""
+
+    def about(self, digest: Digest) -> list[Bundle]:
+        return list(self.bundles)
+
+
+def test_a_statement_that_does_not_name_the_artifact_says_nothing_about_it() -> None:
+    report = verify(digest(1), LyingIndex([dataset(digest(2), OWNER)]), load(policy()))
+    assert failures(report) == ["0001: no attestation names this artifact"]

@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         attest_cmds,
         ledger_cmds,
         manifests,
+        model_cmds,
         project_cmds,
+        run_cmds,
         scan_cmds,
         verify_cmds,
     )
@@ -84,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     attest_cmds.register(commands, common)
     ledger_cmds.register(commands, common)
     verify_cmds.register(commands, common)
+    model_cmds.register(commands, common)
+    run_cmds.register(commands, common)
     scan_cmds.register(commands, common)
     return parser
 

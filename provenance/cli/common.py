@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from provenance.digest import Digest, Manifest
     from provenance.ledger import Ledger, VerifiedBy
     from provenance.project import Project
-    from provenance.signing.keys import KeySigner
+    from provenance.signing.keys import KeySigner, Signer
     from provenance.statement import Statement
 
 DEFAULT_KEY = "default"
@@ -88,44 +89,62 @@ def add_signing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+SignFunction = Callable[["Statement"], "tuple[Bundle, VerifiedBy]"]
+
+
 def sign(
     statement: Statement, args: argparse.Namespace, project: Project
 ) -> tuple[Bundle, VerifiedBy]:
-    """Sign ``statement`` as the options say; return the bundle and what verifies it.
+    """Sign ``statement`` as the options say; return the bundle and what verifies it."""
+    return prepare_signer(args, project)(statement)
 
-    Key-signed bundles are verified again under the public key before they are returned: a
-    signer that produced a bad signature is caught here, not by the next verifier.
+
+def prepare_signer(args: argparse.Namespace, project: Project) -> SignFunction:
+    """The signing function the options name, with its key loaded now.
+
+    Loading first matters for long commands: a missing key or a wrong passphrase is reported
+    before a training run starts, not after it ends. Key-signed bundles are verified again
+    under the public key before they are returned: a signer that produced a bad signature is
+    caught here, not by the next verifier.
     """
-    from provenance.bundle import Bundle
     from provenance.ledger import KeylessSigner
-    from provenance.signing.keys import PublicKey, RemoteSigner, Signer
 
     if args.sigstore:
         from provenance.signing import sigstore
 
-        bundle = sigstore.sign_statement(statement)
-        identity, issuer = sigstore.certificate_identity(bundle)
-        sigstore.verify(bundle, sigstore.Identity(identity, issuer), offline=False)
-        return bundle, KeylessSigner(identity, issuer)
-    signer: Signer
-    spec = args.key
+        def keyless(statement: Statement) -> tuple[Bundle, VerifiedBy]:
+            bundle = sigstore.sign_statement(statement)
+            identity, issuer = sigstore.certificate_identity(bundle)
+            sigstore.verify(bundle, sigstore.Identity(identity, issuer), offline=False)
+            return bundle, KeylessSigner(identity, issuer)
+
+        return keyless
+    signer = load_signer(args.key, args.public_key, project)
+    from provenance.bundle import sign_checked
+
+    return lambda statement: (sign_checked(statement, signer), signer.public_key)
+
+
+def load_signer(spec: str | None, public_key: Path | None, project: Project | None) -> Signer:
+    """The key signer ``--key`` names: a private key file, a KMS/HSM signer URI (with
+    ``--public-key``), or by default the project's ``keys/default.key``."""
+    from provenance.signing.keys import PublicKey, RemoteSigner
+
     if spec is None:
-        path = project.keys_dir / f"{DEFAULT_KEY}.key"
-        if not path.is_file():
+        path = project.keys_dir / f"{DEFAULT_KEY}.key" if project is not None else None
+        if path is None or not path.is_file():
             raise UsageError(
                 "no --key given and the project has no default key",
                 hint="give --key FILE, or run 'provenance key generate default'",
             )
-        signer = _load_key(path)
-    elif re.match(r"^[a-z][a-z0-9+.-]*:", spec) and not Path(spec).exists():
-        if args.public_key is None:
+        return _load_key(path)
+    if re.match(r"^[a-z][a-z0-9+.-]*:", spec) and not Path(spec).exists():
+        if public_key is None:
             raise UsageError("a signer URI needs --public-key FILE")
-        signer = RemoteSigner(spec, PublicKey.from_file(args.public_key))
-    else:
-        signer = _load_key(Path(spec))
-    bundle = Bundle.sign_statement(statement, signer)
-    bundle.verify_with_key(signer.public_key)
-    return bundle, signer.public_key
+        return RemoteSigner(spec, PublicKey.from_file(public_key))
+    if public_key is not None:
+        raise UsageError("--public-key is only for a signer URI")
+    return _load_key(Path(spec))
 
 
 def _load_key(path: Path) -> KeySigner:

@@ -145,7 +145,7 @@ def _verify(
 
     if not bundle.keyless:
         for key in keys:
-            if key.key_id == bundle.key_hint:
+            if key.named_by(bundle.key_hint):
                 bundle.verify_with_key(key)
                 return key
         raise SignatureError(f"signed by key {str(bundle.key_hint)[:16]}, which is not trusted")

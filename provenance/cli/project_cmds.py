@@ -25,10 +25,25 @@ rules:
       - predicateType: https://ml-provenance.dev/attestation/dataset/v1
         signedBy: [project]
   model:
-    # Trained models must carry SLSA provenance signed by the project key.
+    # Trained models must carry SLSA provenance signed by the project key; the datasets it
+    # names as inputs are then verified as datasets.
     require:
       - predicateType: https://slsa.dev/provenance/v1
         signedBy: [project]
+# Training provenance recorded from uncommitted or unversioned code is refused; set to true
+# only while experimenting.
+allowDirty: false
+"""
+
+
+# Private keys must never be committed, and the ledger changes with every attestation (it
+# would make every work tree dirty); the policy and public keys are meant to be reviewed.
+STATE_GITIGNORE = """\
+# Written by 'provenance init'.
+keys/*.key
+ledger.db*
+ledger.head*
+cache/
 """
 
 
@@ -102,6 +117,7 @@ def run_init(args: argparse.Namespace) -> int:
     except OSError as e:
         raise InputError(f"cannot create {project.state_dir}: {e.strerror}") from e
     project.keys_dir.mkdir()
+    atomic_write(project.state_dir / ".gitignore", STATE_GITIGNORE.encode())
     Ledger(project.ledger_path).close()
     print(f"created {project.state_dir}")
     print(f"  ledger  {project.ledger_path}")

@@ -29,7 +29,8 @@ class LoadRefusedError(RefusedError):
     """The checkpoint's chain does not verify, or its content is not safe to load."""
 
 
-def _summary(report: Report) -> str:
+def failure_summary(report: Report) -> str:
+    """The first failure of an untrusted report, and how many more: one line for an error."""
     failures = report.root.failures()
     first = failures[0]
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
@@ -54,7 +55,7 @@ def load_verified(
     report = verify(digest, evidence, policy, at=at, offline=offline)
     if not report.trusted:
         raise LoadRefusedError(
-            f"refusing to load {path}: its chain does not verify: {_summary(report)}",
+            f"refusing to load {path}: its chain does not verify: {failure_summary(report)}",
             hint="run 'provenance verify' on it for every failure",
         )
     scanned = scan_bytes(data, path=str(path))

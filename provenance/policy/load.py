@@ -238,7 +238,7 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
         document,
         "the policy",
         required={"version", "roots", "rules"},
-        allowed={"version", "roots", "rules", "revoked", "maxDepth", "maxAge"},
+        allowed={"version", "roots", "rules", "revoked", "maxDepth", "maxAge", "allowDirty"},
     )
     if type(spec["version"]) is not int or spec["version"] != 1:
         raise PolicyError(f"unsupported policy version {spec['version']!r} (expected 1)")
@@ -275,7 +275,10 @@ def _policy(document: Any, base: Path, source: str) -> Policy:
     max_depth = spec.get("maxDepth", 16)
     if not isinstance(max_depth, int) or isinstance(max_depth, bool) or not 1 <= max_depth <= 256:
         raise PolicyError("maxDepth must be an integer from 1 to 256")
-    return Policy(roots, rules, revoked_keys, revoked_attestations, max_depth, source)
+    allow_dirty = spec.get("allowDirty", False)
+    if not isinstance(allow_dirty, bool):
+        raise PolicyError("allowDirty must be true or false")
+    return Policy(roots, rules, revoked_keys, revoked_attestations, max_depth, source, allow_dirty)
 
 
 def load_policy(path: Path) -> Policy:

@@ -12,17 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.predicates.dataset import DATASET_PREDICATE
+from provenance.predicates.oms import OMS_PREDICATE
+from provenance.predicates.training import SLSA_PROVENANCE_V1
 from provenance.signing.keys import PublicKey
 from provenance.signing.sigstore import Identity, Instance
 
-SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
 
 # Which predicate types make an artifact of which kind: a dataset is what a dataset
-# attestation describes; a model (any built artifact) is what build provenance describes.
+# attestation describes; a model (any built artifact) is what build provenance describes, and
+# what an OpenSSF model signature signs.
 KIND_PREDICATES: dict[str, tuple[str, ...]] = {
     "dataset": (DATASET_PREDICATE,),
-    "model": (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02),
+    "model": (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, OMS_PREDICATE),
 }
 
 
@@ -105,3 +107,5 @@ class Policy:
     revoked_attestations: frozenset[str] = frozenset()
     max_depth: int = 16
     source: str = "policy"
+    # Training provenance from a dirty (or unversioned) source tree is refused unless allowed.
+    allow_dirty: bool = False

@@ -6,8 +6,10 @@ used the same way. Private keys are PEM PKCS#8, optionally passphrase-encrypted,
 mode 0600; they never appear in logs or errors.
 
 A key is identified by the SHA-256 of its DER SubjectPublicKeyInfo (its *key id*), which is
-what a key-signed bundle's ``publicKey.hint`` carries. The hint is only a label: a signature is
-trusted because it verifies under a key the policy names, never because of its hint.
+what a key-signed bundle's ``publicKey.hint`` carries. OpenSSF model-signing bundles carry
+another form instead, the SHA-256 of the PEM text (:attr:`PublicKey.pem_hint`). The hint is only a
+label: a signature is trusted because it verifies under a key the policy names, never because of
+its hint.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class PublicKey:
 
     pem: bytes
     _sslib: SSlibKey = field(init=False, repr=False, compare=False)
+    _pem_hint: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -79,11 +82,26 @@ class PublicKey:
         )
         key_id = hashlib.sha256(der).hexdigest()
         object.__setattr__(self, "_sslib", SSlibKey.from_crypto(key, keyid=key_id, scheme=scheme))
+        # Re-encoded, not the bytes given: the hint must not depend on line endings or comments.
+        pem = key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        object.__setattr__(self, "_pem_hint", hashlib.sha256(pem).hexdigest())
 
     @property
     def key_id(self) -> str:
         """SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex."""
         return str(self._sslib.keyid)
+
+    @property
+    def pem_hint(self) -> str:
+        """SHA-256 of the canonical PEM SubjectPublicKeyInfo, lowercase hex: the key hint the
+        OpenSSF model_signing tools write, and the one they require when they verify."""
+        return self._pem_hint
+
+    def named_by(self, hint: str | None) -> bool:
+        """True when ``hint`` names this key in either form (a label, never a proof)."""
+        return hint is not None and hint in (self.key_id, self._pem_hint)
 
     @property
     def sslib(self) -> SSlibKey:

@@ -28,7 +28,6 @@ from provenance.errors import Error, FormatError
 from provenance.policy.model import (
     KIND_PREDICATES,
     SLSA_PROVENANCE_V02,
-    SLSA_PROVENANCE_V1,
     KeyRoot,
     Policy,
     Requirement,
@@ -36,6 +35,13 @@ from provenance.policy.model import (
     SigstoreRoot,
 )
 from provenance.predicates.dataset import DATASET_PREDICATE
+from provenance.predicates.oms import vouched_digests
+from provenance.predicates.training import (
+    SLSA_PROVENANCE_V1,
+    SourceState,
+    is_training,
+    source_of,
+)
 from provenance.statement import Statement
 
 
@@ -89,16 +95,26 @@ class Report:
 
 
 def _signed_by_key(bundle: Bundle, root: KeyRoot, policy: Policy) -> str | None:
+    """None if ``bundle`` verifies under the root's (unrevoked) key, else why not.
+
+    The hint only selects: it is unsigned, and other tools write other forms of key id
+    (model_signing writes the SHA-256 of the key's PEM text). So a bundle whose hint names
+    no form of the root's key is still checked under it, and refused only if that fails.
+    """
     if bundle.keyless:
         return f"{root.name} is a key; the bundle is signed keylessly"
-    if bundle.key_hint != root.key.key_id:
-        return f"signed by key {str(bundle.key_hint)[:16]}, not {root.name}'s key"
-    if root.key.key_id in policy.revoked_keys:
+    revoked = root.key.key_id in policy.revoked_keys
+    labelled = root.key.named_by(bundle.key_hint)
+    if labelled and revoked:
         return f"{root.name}'s key {root.key.key_id[:16]} is revoked"
     try:
-        bundle.verify_with_key(root.key)
+        bundle.verify_with_key(root.key, hint_must_match=False)
     except Error as e:
+        if not labelled:
+            return f"signed by key {str(bundle.key_hint)[:16]}, not {root.name}'s key"
         return f"signature does not verify under {root.name}'s key ({e.message})"
+    if revoked:
+        return f"{root.name}'s key {root.key.key_id[:16]} is revoked"
     return None
 
 
@@ -184,6 +200,8 @@ def inputs_of(statement: Statement) -> list[Digest]:
     skip: an input that cannot be verified must not silently drop out of the chain. Inputs
     named only by other algorithms (sha1 git commits) cannot be verified and are not followed.
     """
+    if statement.predicate_type not in _INPUT_FIELDS:
+        return []  # signatures, screening and evaluation results name no inputs
     value: Any = statement.predicate
     for part in _INPUT_FIELDS.get(statement.predicate_type, ()):
         value = value.get(part) if isinstance(value, Mapping) else None
@@ -194,7 +212,11 @@ def inputs_of(statement: Statement) -> list[Digest]:
     accepted = {a.value: a for a in Algorithm}
     found: list[Digest] = []
     for item in value:
-        digests = item.get("digest") if isinstance(item, Mapping) else None
+        if not isinstance(item, Mapping):
+            raise FormatError("an input is not a resource descriptor")
+        if "digest" not in item and ("uri" in item or "content" in item):
+            continue  # named by location only (a package URL): no bytes to verify
+        digests = item.get("digest")
         if not isinstance(digests, Mapping):
             raise FormatError("an input names no digest")
         for name, hex_value in digests.items():
@@ -203,6 +225,24 @@ def inputs_of(statement: Statement) -> list[Digest]:
                     raise FormatError(f"an input's {name} digest is not a string")
                 found.append(Digest(accepted[name], hex_value))  # refuses malformed hex
     return found
+
+
+def _clean_source(statement: Statement) -> Check:
+    """Training provenance must name one clean, committed source tree (policy allowDirty)."""
+    label = "clean source (allowDirty: false)"
+    hint = "train from a clean, committed git tree, or set allowDirty: true in the policy"
+    states = source_of(statement)
+    if not states:
+        return Check(label, False, "the training run's source was not under version control", hint)
+    for state in states:
+        if isinstance(state, str):
+            return Check(label, False, f"unreadable source record: {state}", hint)
+        if state.dirty:
+            return Check(
+                label, False, f"trained from a dirty tree at commit {state.commit[:12]}", hint
+            )
+    commits = ", ".join(s.commit[:12] for s in states if isinstance(s, SourceState))
+    return Check(label, True, f"committed source {commits}")
 
 
 class _Walker:
@@ -234,13 +274,7 @@ class _Walker:
                 )
             )
             return node
-        bundles = self.evidence.about(digest)
-        statements: list[tuple[Bundle, Statement]] = []
-        for bundle in bundles:
-            try:
-                statements.append((bundle, bundle.statement))
-            except Error:
-                continue  # not an in-toto statement: nothing it says is used
+        statements = self._statements(digest)
         kinds = self._kinds(statements)
         node.kind = "+".join(kinds) if kinds else None
         if not statements:
@@ -274,6 +308,8 @@ class _Walker:
             check, good = self._requirement(requirement, statements)
             node.checks.append(check)
             accepted += good
+        if not self.policy.allow_dirty:
+            node.checks += [_clean_source(st) for st in accepted if is_training(st)]
         # The name shown is one a trusted signer gave; unverified attestations name nothing.
         names = [s.name for st in accepted for s in st.subjects if s.matches(digest) and s.name]
         node.name = names[0] if names else None
@@ -296,6 +332,23 @@ class _Walker:
                     inputs.append(reference)
         node.inputs = [self.node(d, (*path, digest)) for d in inputs]
         return node
+
+    def _statements(self, digest: Digest) -> list[tuple[Bundle, Statement]]:
+        """The statements the evidence has about ``digest``.
+
+        Evidence is an index, and indexes can be wrong or forged: only a statement that itself
+        binds this digest (as a subject, or as a single-file model signature's file) says
+        anything about it. A bundle that holds no in-toto statement says nothing.
+        """
+        found: list[tuple[Bundle, Statement]] = []
+        for bundle in self.evidence.about(digest):
+            try:
+                statement = bundle.statement
+            except Error:
+                continue
+            if statement.names(digest) or digest in vouched_digests(statement):
+                found.append((bundle, statement))
+        return found
 
     @staticmethod
     def _kinds(statements: list[tuple[Bundle, Statement]]) -> list[str]:

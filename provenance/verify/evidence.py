@@ -18,6 +18,7 @@ from provenance.digest.manifest import MEDIA_TYPE, Manifest
 from provenance.errors import FormatError
 from provenance.fsutil import read_limited
 from provenance.ledger import Ledger
+from provenance.predicates.oms import vouched_digests
 
 MAX_EVIDENCE_BYTES = 1 << 30
 
@@ -26,7 +27,8 @@ class Evidence(Protocol):
     """Attestations and manifests, looked up by subject digest."""
 
     def about(self, digest: Digest) -> list[Bundle]:
-        """Every bundle whose statement names ``digest`` as a subject."""
+        """Every bundle whose statement names ``digest`` as a subject (or binds it as the one
+        file of a signed model, see :func:`provenance.ledger.index_rows`)."""
 
     def manifest(self, digest: Digest) -> Manifest | None:
         """The manifest whose root digest is ``digest``, if present."""
@@ -72,9 +74,10 @@ class BundleFileEvidence:
                 self._manifests[manifest.root_digest] = manifest
             elif isinstance(media_type, str) and media_type in MEDIA_TYPES:
                 bundle = Bundle.from_bytes(line, source=where)
-                for subject in bundle.statement.subjects:
-                    for digest in subject.digests():
-                        self._by_subject.setdefault(digest, []).append(bundle)
+                statement = bundle.statement
+                digests = [d for subject in statement.subjects for d in subject.digests()]
+                for digest in dict.fromkeys([*digests, *vouched_digests(statement)]):
+                    self._by_subject.setdefault(digest, []).append(bundle)
             else:
                 raise FormatError(f"{where}: neither a bundle nor a manifest")
 

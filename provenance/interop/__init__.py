@@ -1,0 +1,1 @@
+"""Formats of other tools, read and written exactly: OpenSSF model signing (OMS)."""
