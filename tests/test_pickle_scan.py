@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import random
 import struct
 import tarfile
 import zipfile
@@ -159,9 +160,13 @@ def test_tar_and_unknown_formats_are_refused(tmp_path: Path) -> None:
         info.size = len(data)
         archive.addfile(info, io.BytesIO(data))
     assert "legacy tar" in scan_file(tmp_path / "legacy.tar").findings[0]
-    (tmp_path / "random.bin").write_bytes(os.urandom(4096))
-    result = scan_file(tmp_path / "random.bin")
+    (tmp_path / "document.pdf").write_bytes(b"%PDF-1.7\n" + bytes(4096))
+    result = scan_file(tmp_path / "document.pdf")
     assert not result.safe and result.format == "unknown"
+    # Random bytes may happen to start like a pickle; whatever they are taken for, never safe.
+    for seed in range(20):
+        (tmp_path / "random.bin").write_bytes(random.Random(seed).randbytes(4096))
+        assert not scan_file(tmp_path / "random.bin").safe
 
 
 def test_a_damaged_zip_is_refused(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (sub-commands are registered by their modules)."""
     from provenance.cli import (
         attest_cmds,
+        env_cmds,
         ledger_cmds,
         manifests,
         model_cmds,
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_cmds.register(commands, common)
     run_cmds.register(commands, common)
     scan_cmds.register(commands, common)
+    env_cmds.register(commands, common)
     return parser
 
 
