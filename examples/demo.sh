@@ -46,11 +46,20 @@ provenance manifest data -o "$work/data.manifest.json"
 step "Verify the dataset under the project's policy: TRUSTED (exit 0)"
 provenance verify data --policy "$policy"
 
+step "Describe the training environment: a reproducible SBOM (its digest names the environment)"
+provenance env sbom -o "$work/sbom.json"
+
+step "Check every installed file against its RECORD, and look for planted .pth files"
+provenance env check
+
+step "Audit it for known vulnerabilities (offline: recorded real OSV advisories stand in)"
+provenance env audit --osv-db "$root/tests/fixtures/osv"
+
 step "Train under 'provenance run': materials verified first, SLSA provenance signed after"
 provenance run --policy "$policy" --material data --product model.pt --name train -- \
   python train.py --data data --policy "$policy" --out model.pt
 
-step "The model's chain: training provenance, clean source, and the dataset it names"
+step "The model's chain: training provenance, clean source, the dataset and the environment"
 provenance verify model.pt --policy "$policy"
 
 step "Sign the checkpoint in the OpenSSF model signing (OMS) format, and verify it"

@@ -203,6 +203,7 @@ def test_a_vulnerable_pin_is_found_reported_and_recorded(
     (annotation,) = result["annotations"]
     assert annotation["aliases"] == ["CVE-2018-18074", "GHSA-x84v-xcm2-53pg"]
     assert annotation["fixedVersions"] == ["2.20.0"]
+    assert annotation["rating"] == "HIGH"  # CVSS 3.1 base score 7.5
     assert annotation["package"] == {
         "name": "requests",
         "version": "2.19.0",

@@ -30,6 +30,12 @@ rules:
     require:
       - predicateType: https://slsa.dev/provenance/v1
         signedBy: [project]
+  environment:
+    # A training environment named by provenance (its SBOM digest) must carry its SBOM
+    # signed by the project key ('provenance env sbom').
+    require:
+      - predicateType: https://cyclonedx.org/bom
+        signedBy: [project]
 # Training provenance recorded from uncommitted or unversioned code is refused; set to true
 # only while experimenting.
 allowDirty: false

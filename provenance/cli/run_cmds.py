@@ -96,7 +96,7 @@ def _execute(command: list[str]) -> int:
 def run_run(args: argparse.Namespace) -> int:
     """Verify, run, attest."""
     from provenance.cli.common import prepare_signer, project_and_ledger
-    from provenance.guard.environment import interpreter_of, inventory
+    from provenance.guard.environment import describe, interpreter_of, is_attested
     from provenance.guard.run import TrainingRun, verify_materials
     from provenance.guard.source import source_state
     from provenance.policy.load import load_policy
@@ -108,6 +108,7 @@ def run_run(args: argparse.Namespace) -> int:
     if not command:
         raise UsageError("no command to run", hint="put it after '--': provenance run ... -- CMD")
     policy = load_policy(args.policy)
+    environment = describe(interpreter_of(command))
     project, ledger = project_and_ledger()
     with ledger:
         sign = prepare_signer(args, project)
@@ -117,12 +118,19 @@ def run_run(args: argparse.Namespace) -> int:
         materials = verify_materials(
             args.material, policy=policy, evidence=evidence, offline=args.offline
         )
+        attested = is_attested(environment.digest, evidence)
     print(
         f"provenance: {len(materials)} material(s) verified: "
         + ", ".join(f"{m.label} ({m.digest})" for m in materials),
         file=sys.stderr,
     )
-    environment, python = inventory(interpreter_of(command))
+    if not attested:
+        print(
+            f"provenance: note: the environment {environment.digest} has no SBOM attestation, "
+            "so the provenance lists its packages but cannot name it for verification "
+            "(record it with 'provenance env sbom')",
+            file=sys.stderr,
+        )
     run = TrainingRun(
         step=args.name,
         command=command,
@@ -130,7 +138,7 @@ def run_run(args: argparse.Namespace) -> int:
         config_files=args.config,
         source=source_state(Path.cwd()),
         environment=environment,
-        python=python,
+        environment_attested=attested,
         builder_id=args.builder_id,
     )
     for product in args.product:

@@ -136,6 +136,7 @@ def _now() -> str:
 def _finding(dependency: Any, result: Any, service: OsvSource) -> Finding:
     from packageurl import PackageURL
 
+    from provenance.deps.cvss import rating
     from provenance.deps.osv import fixed_versions
 
     name = dependency.canonical_name
@@ -159,6 +160,7 @@ def _finding(dependency: Any, result: Any, service: OsvSource) -> Finding:
         fixed=tuple(fixed),
         severity=tuple(severity),
         summary=result.description,
+        rating=rating(severity),
     )
 
 

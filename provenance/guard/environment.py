@@ -1,43 +1,36 @@
-"""The Python environment a training command runs in: its installed distributions.
+"""The Python environment a training command runs in, as its provenance records it.
 
-The distributions are read from the interpreter the command runs (``python train.py`` runs
-whichever ``python`` is first on ``PATH``, not necessarily the one running this toolkit), by
-starting that interpreter in isolated mode with a short script. This records names and
-versions; which bytes are installed is what the environment SBOM and the integrity check vouch
-for.
+The environment is described by the interpreter the command runs (``python train.py`` runs
+whichever ``python`` is first on ``PATH``, not necessarily the one running this toolkit), read
+without running anything installed in it (:func:`provenance.deps.inventory.inspect`). The
+provenance lists its distributions as package URLs and names its **environment digest** (the
+digest of its reproducible SBOM, :mod:`provenance.deps.sbom`) -- followed by the verifier when an
+SBOM attestation for that digest exists, so that a policy can require the environment's audit
+and integrity check.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from provenance.errors import InputError
+from provenance.digest.algorithms import Digest
 from provenance.predicates.training import Distribution
 
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?(\.exe)?")
-_INVENTORY_TIMEOUT_SECONDS = 120
 
-# Runs inside the command's interpreter: first occurrence of a name wins, as for imports.
-_INVENTORY = """
-import json, platform, sys
-from importlib import metadata
-seen = {}
-for dist in metadata.distributions():
-    name = dist.metadata["Name"]
-    if name and name.lower() not in seen:
-        seen[name.lower()] = [name, dist.version]
-print(json.dumps({
-    "distributions": sorted(seen.values(), key=lambda d: d[0].lower()),
-    "python": {"implementation": platform.python_implementation(),
-               "version": platform.python_version()},
-}))
-"""
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    """What a training statement says of the environment."""
+
+    distributions: tuple[Distribution, ...]
+    python: dict[str, str]
+    digest: Digest  # of the environment's SBOM
 
 
 def interpreter_of(command: list[str]) -> str:
@@ -49,30 +42,33 @@ def interpreter_of(command: list[str]) -> str:
     return sys.executable
 
 
-def inventory(python: str) -> tuple[tuple[Distribution, ...], dict[str, str]]:
-    """The distributions installed for ``python`` and its implementation and version."""
-    try:
-        result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [python, "-I", "-c", _INVENTORY],
-            capture_output=True,
-            timeout=_INVENTORY_TIMEOUT_SECONDS,
-            check=False,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise InputError(f"cannot list the distributions of {python}: {e}") from e
-    if result.returncode != 0:
-        message = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InputError(
-            f"cannot list the distributions of {python}: "
-            f"{message[-1] if message else f'exit {result.returncode}'}"
-        )
-    try:
-        document = json.loads(result.stdout)
-        distributions = tuple(
-            Distribution(str(name), str(version)) for name, version in document["distributions"]
-        )
-        python_info = {str(k): str(v) for k, v in document["python"].items()}
-    except (ValueError, KeyError, TypeError) as e:
-        raise InputError(f"{python} printed an unreadable list of distributions") from e
-    return distributions, python_info
+def describe(python: str) -> RunEnvironment:
+    """List ``python``'s distributions and compute its environment digest."""
+    from provenance.deps.inventory import inspect
+    from provenance.deps.sbom import build_sbom
+
+    environment = inspect(python)
+    seen: dict[str, Distribution] = {}
+    for dist in environment.distributions:  # first of a name wins, as for imports
+        seen.setdefault(dist.normalized_name, Distribution(dist.name, dist.version))
+    return RunEnvironment(
+        tuple(seen[name] for name in sorted(seen)),
+        {"implementation": environment.implementation, "version": environment.version},
+        build_sbom(environment).digest,
+    )
+
+
+def is_attested(digest: Digest, evidence: Any) -> bool:
+    """True when the evidence holds an SBOM statement about ``digest`` (its signature is the
+    verifier's business: naming the digest in provenance only makes it checkable)."""
+    from provenance.errors import Error
+    from provenance.predicates.sbom import CYCLONEDX_PREDICATE
+
+    for bundle in evidence.about(digest):
+        try:
+            statement = bundle.statement
+        except Error:
+            continue
+        if statement.predicate_type == CYCLONEDX_PREDICATE and statement.names(digest):
+            return True
+    return False

@@ -28,7 +28,6 @@ from provenance.digest.algorithms import Digest
 from provenance.errors import InputError, RefusedError
 from provenance.predicates.training import (
     ConfigFile,
-    Distribution,
     Material,
     RunRecord,
     SourceState,
@@ -39,6 +38,7 @@ from provenance.verify.core import Report, verify
 if TYPE_CHECKING:
     from provenance.bundle import Bundle
     from provenance.digest.manifest import Manifest
+    from provenance.guard.environment import RunEnvironment
     from provenance.ledger import Entry, Ledger, VerifiedBy
     from provenance.policy.model import Policy
     from provenance.signing.keys import Signer
@@ -125,8 +125,8 @@ class TrainingRun:
         materials: Sequence[VerifiedMaterial],
         config_files: Sequence[Path] = (),
         source: SourceState | None,
-        environment: Sequence[Distribution],
-        python: dict[str, str] | None = None,
+        environment: RunEnvironment,
+        environment_attested: bool = False,
         builder_id: str | None = None,
     ) -> None:
         from provenance.digest import digest_path
@@ -137,8 +137,8 @@ class TrainingRun:
         self.command = tuple(command)
         self.materials = tuple(materials)
         self.source = source
-        self.environment = tuple(environment)
-        self.python = python
+        self.environment = environment
+        self.environment_attested = environment_attested
         self.builder_id = builder_id
         self.config_files = tuple(
             ConfigFile(label_of(p), digest_path(p).digest) for p in config_files
@@ -199,14 +199,15 @@ class TrainingRun:
             products=tuple(products),
             materials=tuple(Material(m.label, m.digest) for m in self.materials),
             source=self.source,
-            environment=self.environment,
+            environment=self.environment.distributions,
+            environment_sbom=self.environment.digest if self.environment_attested else None,
             config_files=self.config_files,
             started=self.started,
             finished=dt.datetime.now(dt.timezone.utc),
             exit_code=0,
             invocation_id=self.invocation_id,
             builder_version={"ml-provenance": __version__},
-            python=self.python,
+            python=self.environment.python,
             **({"builder_id": self.builder_id} if self.builder_id else {}),
         )
         return training_statement(record), manifests
@@ -262,7 +263,7 @@ def training_run(
     instead of the ledger. The command recorded is this process's ``sys.argv``.
     """
     from provenance.bundle import sign_checked
-    from provenance.guard.environment import inventory
+    from provenance.guard.environment import describe, is_attested
     from provenance.guard.source import source_state
     from provenance.ledger import Ledger
     from provenance.policy.load import load_policy
@@ -274,16 +275,18 @@ def training_run(
     loaded = policy if isinstance(policy, Policy) else load_policy(Path(policy))
     signer = _key_signer(key, project.keys_dir / "default.key")
     paths = [Path(m) for m in materials]
+    environment = describe(sys.executable)
     if bundle is not None:
-        verified = verify_materials(
-            paths, policy=loaded, evidence=BundleFileEvidence(Path(bundle)), at=at, offline=offline
-        )
+        evidence: Any = BundleFileEvidence(Path(bundle))
+        verified = verify_materials(paths, policy=loaded, evidence=evidence, at=at, offline=offline)
+        attested = is_attested(environment.digest, evidence)
     else:
         with Ledger(project.ledger_path) as ledger:
+            evidence = LedgerEvidence(ledger)
             verified = verify_materials(
-                paths, policy=loaded, evidence=LedgerEvidence(ledger), at=at, offline=offline
+                paths, policy=loaded, evidence=evidence, at=at, offline=offline
             )
-    environment, python = inventory(sys.executable)
+            attested = is_attested(environment.digest, evidence)
     run = TrainingRun(
         step=step,
         command=[sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [sys.executable],
@@ -291,7 +294,7 @@ def training_run(
         config_files=[Path(c) for c in config_files],
         source=source_state(Path.cwd()),
         environment=environment,
-        python=python,
+        environment_attested=attested,
         builder_id=builder_id,
     )
     yield run

@@ -13,6 +13,7 @@ from typing import Any
 
 from provenance.predicates.dataset import DATASET_PREDICATE
 from provenance.predicates.oms import OMS_PREDICATE
+from provenance.predicates.sbom import CYCLONEDX_PREDICATE
 from provenance.predicates.training import SLSA_PROVENANCE_V1
 from provenance.signing.keys import PublicKey
 from provenance.signing.sigstore import Identity, Instance
@@ -21,10 +22,13 @@ SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
 
 # Which predicate types make an artifact of which kind: a dataset is what a dataset
 # attestation describes; a model (any built artifact) is what build provenance describes, and
-# what an OpenSSF model signature signs.
+# what an OpenSSF model signature signs; an environment is what an SBOM describes. Other
+# predicate types (screening and test results, vulnerability audits, evaluations) are
+# evidence a rule may require of an artifact of some kind; they make no kind of their own.
 KIND_PREDICATES: dict[str, tuple[str, ...]] = {
     "dataset": (DATASET_PREDICATE,),
     "model": (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, OMS_PREDICATE),
+    "environment": (CYCLONEDX_PREDICATE,),
 }
 
 

@@ -1,12 +1,13 @@
 """Training provenance (``attest/training.md``): SLSA Provenance v1 with this project's buildType.
 
 A training run is a build: its products (checkpoints) are the subjects; its materials
-(datasets, base models), the source commit and the interpreter's installed distributions are
-the resolved dependencies; the command and its configuration files are the external
-parameters. Only materials are named by a digest the verifier follows; the source commit is a
-``gitCommit`` digest (recorded, with whether the working tree was dirty, for a policy's
-``allowDirty``) and the distributions are package URLs, which name versions, not bytes -- the
-signed environment SBOM is where their bytes are vouched for.
+(datasets, base models), the source commit and the environment are the resolved dependencies;
+the command and its configuration files are the external parameters. Materials are named by
+digests the verifier follows; so is the environment digest (its SBOM's), when an SBOM
+attestation for it existed at the run, so that a policy can require the environment's audit and
+integrity check. The source commit is a ``gitCommit`` digest (recorded, with whether the
+working tree was dirty, for a policy's ``allowDirty``), and the distributions are listed as
+package URLs, which name versions, not bytes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ DEFAULT_BUILDER_ID = "https://ml-provenance.dev/builders/provenance-run/v1"
 ROLE_MATERIAL = "material"
 ROLE_SOURCE = "source"
 ROLE_ENVIRONMENT = "environment"
+ROLE_ENVIRONMENT_SBOM = "environment-sbom"
 
 _GIT_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _NAME_NORMAL = re.compile(r"[-_.]+")
@@ -124,6 +126,7 @@ class RunRecord:
     finished: dt.datetime
     exit_code: int
     invocation_id: str
+    environment_sbom: Digest | None = None
     builder_id: str = DEFAULT_BUILDER_ID
     builder_version: Mapping[str, str] | None = None
     python: Mapping[str, str] | None = None
@@ -147,6 +150,14 @@ def training_statement(record: RunRecord) -> Statement:
     dependencies: list[dict[str, Any]] = [m.to_json() for m in record.materials]
     if record.source is not None:
         dependencies.append(record.source.to_json())
+    if record.environment_sbom is not None:
+        dependencies.append(
+            {
+                "name": "environment",
+                "digest": record.environment_sbom.as_dict(),
+                "annotations": {"role": ROLE_ENVIRONMENT_SBOM},
+            }
+        )
     dependencies += [d.to_json() for d in record.environment]
     internal: dict[str, Any] = {}
     if record.python:

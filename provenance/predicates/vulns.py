@@ -39,6 +39,7 @@ class Finding:
     fixed: tuple[str, ...]
     severity: tuple[tuple[str, str], ...]  # (method, score)
     summary: str
+    rating: str = "UNKNOWN"  # see provenance.deps.cvss and attest/vulns.md
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class Finding:
                     "aliases": list(self.aliases),
                     "fixedVersions": list(self.fixed),
                     "summary": self.summary,
+                    "rating": self.rating,
                 }
             ],
         }

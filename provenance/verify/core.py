@@ -42,6 +42,7 @@ from provenance.predicates.training import (
     is_training,
     source_of,
 )
+from provenance.predicates.vulns import VULNS_PREDICATE
 from provenance.statement import Statement
 
 
@@ -151,6 +152,7 @@ _TIME_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("runDetails", "metadata", "startedOn"),
     ),
     SLSA_PROVENANCE_V02: (("metadata", "buildFinishedOn"), ("metadata", "buildStartedOn")),
+    VULNS_PREDICATE: (("metadata", "scanFinishedOn"), ("metadata", "scanStartedOn")),
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
 

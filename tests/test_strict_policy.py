@@ -1,0 +1,111 @@
+"""policies/strict.yaml end to end: a model trained under 'provenance run' in an environment
+whose SBOM, audit and integrity check are attested; a HIGH finding in the audit refuses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from provenance.cli import main
+from tests.conftest import make_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "osv"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def high_severity_record(tmp_path: Path) -> Path:
+    """A local OSV dump with one HIGH advisory against a distribution installed here."""
+    version = metadata.version("PyYAML")
+    record = {
+        "schema_version": "1.6.0",
+        "id": "TEST-2026-0001",
+        "modified": "2026-11-01T00:00:00Z",
+        "summary": "a planted advisory for this test",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "pyyaml"}, "versions": [version]}],
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+    }
+    directory = tmp_path / "osv-high"
+    directory.mkdir()
+    (directory / "TEST-2026-0001.json").write_text(json.dumps(record))
+    return directory
+
+
+def test_strict_policy_needs_a_clean_audited_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE", raising=False)
+    assert cli(capsys, "init")[0] == 0
+    make_tree(root / "data", {"a.csv": b"x,y\n1,0\n"})
+    (root / ".gitignore").write_text("model.bin\n")
+    assert cli(capsys, "dataset", "add", "data", "--name", "d")[0] == 0
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "c"]):
+        subprocess.run(["git", *argv], cwd=root, check=True, capture_output=True)
+    policy = tmp_path / "strict.yaml"
+    policy.write_text(
+        (ROOT / "policies" / "strict.yaml")
+        .read_text()
+        .replace("key: keys/project.pub", f"key: {root / '.provenance/keys/default.pub'}")
+    )
+
+    code, _, err = cli(capsys, "env", "sbom", "-o", str(tmp_path / "sbom.json"))
+    assert code == 0, err
+    assert cli(capsys, "env", "check")[0] == 0
+    code, out, _ = cli(capsys, "env", "audit", "--osv-db", str(high_severity_record(tmp_path)))
+    assert code == 1 and "TEST-2026-0001" in out
+    train = [sys.executable, "-c", "open('model.bin', 'wb').write(b'w')"]
+    base = ["run", "--policy", str(policy), "--material", "data", "--product", "model.bin"]
+    code, _, err = cli(capsys, *base, "--", *train)
+    assert code == 0, err
+    assert "no SBOM attestation" not in err
+    from provenance.ledger import Ledger
+
+    with Ledger(root / ".provenance" / "ledger.db") as ledger:
+        (entry,) = ledger.find(predicate_type="https://slsa.dev/provenance/v1")
+        statement = entry.parsed().statement.to_json()
+    schema = json.loads((ROOT / "attest" / "training.schema.json").read_text())
+    jsonschema.validate(statement, schema, format_checker=jsonschema.FormatChecker())
+    roles = [
+        d["annotations"]["role"]
+        for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    ]
+    assert roles.count("environment-sbom") == 1
+
+    code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy), "--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    environment = report["root"]["inputs"][-1]
+    assert environment["kind"] == "environment"
+    failed = [c for c in environment["checks"] if not c["ok"]]
+    assert len(failed) == 1 and "vulns" in failed[0]["requirement"]
+    assert "condition false" in failed[0]["detail"]
+
+    # A clean audit (the recorded real advisories affect no installed version) is accepted.
+    assert cli(capsys, "env", "audit", "--osv-db", str(FIXTURES))[0] == 0
+    code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy))
+    assert code == 0, out
