@@ -15,6 +15,7 @@ A bundle keeps the exact bytes it was read from; nothing is verified from a re-s
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -62,6 +63,28 @@ class Bundle:
         if self.envelope is None:
             return hashlib.sha256(self.raw).hexdigest()
         return hashlib.sha256(self.envelope.signed_bytes()).hexdigest()
+
+    def log_time(self) -> dt.datetime | None:
+        """When a transparency log first recorded this (keyless) bundle: the earliest
+        ``integratedTime`` of its Rekor entries, or None when it has none (key-signed bundles,
+        Rekor v2 entries, which carry signed timestamps instead).
+
+        Only meaningful once the bundle has been verified by sigstore-python, which checks
+        each entry's signed promise or inclusion proof: before that it is a claim.
+        """
+        if not self.keyless:
+            return None
+        try:
+            entries = json.loads(self.raw)["verificationMaterial"].get("tlogEntries", [])
+            times = [int(e["integratedTime"]) for e in entries if "integratedTime" in e]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if not times:
+            return None
+        try:
+            return dt.datetime.fromtimestamp(min(times), dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
 
     @property
     def statement(self) -> Statement:

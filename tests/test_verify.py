@@ -522,3 +522,40 @@ class LyingIndex(Memory):
 def test_a_statement_that_does_not_name_the_artifact_says_nothing_about_it() -> None:
     report = verify(digest(1), LyingIndex([dataset(digest(2), OWNER)]), load(policy()))
     assert failures(report) == ["0001: no attestation names this artifact"]
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"recorded Sigstore bundles not at {FIXTURES}")
+def test_keyless_ages_are_measured_from_the_transparency_log(tmp_path: Path) -> None:
+    """The SLSA v0.2 predicate of the real bundle carries no finish time; its Rekor entry's
+    integrated time (2024-10-25T03:12:16Z, verified with the bundle) is what maxAge measures."""
+    import datetime as dt
+
+    from provenance.verify.evidence import BundleFileEvidence
+
+    keyless = (FIXTURES / "valid-v0.3.intoto.sigstore").read_bytes()
+    (tmp_path / "chain.jsonl").write_bytes(json.dumps(json.loads(keyless)).encode() + b"\n")
+    hello = Digest.parse("sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd")
+    generator = (
+        "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/"
+        "generator_generic_slsa3.yml@refs/heads/main"
+    )
+    text = f"""
+version: 1
+roots:
+  slsa-generator:
+    sigstore:
+      identity: {generator}
+      issuer: https://token.actions.githubusercontent.com
+rules:
+  model:
+    require:
+      - predicateType: https://slsa.dev/provenance/v0.2
+        signedBy: [slsa-generator]
+        maxAge: 1d
+"""
+    evidence = BundleFileEvidence(tmp_path / "chain.jsonl")
+    logged = dt.datetime(2024, 10, 25, 3, 12, 16, tzinfo=dt.timezone.utc)
+    fresh = verify(hello, evidence, load(text), at=logged + dt.timedelta(hours=12))
+    assert fresh.trusted, failures(fresh)
+    stale = verify(hello, evidence, load(text), at=logged + dt.timedelta(days=30))
+    assert "30 days old, older than maxAge" in failures(stale)[0]

@@ -173,10 +173,15 @@ def signed_time(statement: Statement) -> dt.datetime | None:
     return None
 
 
-def _too_old(requirement: Requirement, statement: Statement, at: dt.datetime) -> str | None:
+def _too_old(
+    requirement: Requirement, bundle: Bundle, statement: Statement, at: dt.datetime
+) -> str | None:
+    """Why the attestation is too old for ``requirement``, or None. Called only after its
+    signature verified: a keyless bundle's age is then measured from the time the transparency
+    log recorded it (witnessed, not claimed), anything else from the time it signs."""
     if requirement.max_age is None:
         return None
-    made = signed_time(statement)
+    made = bundle.log_time() or signed_time(statement)
     if made is None:
         return "carries no signed time, so its age cannot be checked against maxAge"
     if made > at + CLOCK_SKEW:
@@ -387,7 +392,7 @@ class _Walker:
             if not by:
                 reasons.append("; ".join(w for w in why_not if w))
                 continue
-            if age := _too_old(requirement, statement, self.at):
+            if age := _too_old(requirement, bundle, statement, self.at):
                 reasons.append(f"attestation {age}")
                 continue
             document = statement.to_json()
