@@ -65,6 +65,8 @@ class Node:
     kind: str | None = None
     checks: list[Check] = field(default_factory=list)
     inputs: list[Node] = field(default_factory=list)
+    # The attestations that met a requirement here (what a report may repeat as vouched for).
+    accepted: list[tuple[Bundle, Statement]] = field(default_factory=list)
 
     @property
     def trusted(self) -> bool:
@@ -309,12 +311,12 @@ class _Walker:
                 )
             )
             return node
-        accepted: list[Statement] = []
         requirements = [r for kind in kinds for r in self.policy.rules[kind].requirements]
         for requirement in requirements:
             check, good = self._requirement(requirement, statements)
             node.checks.append(check)
-            accepted += good
+            node.accepted += [pair for pair in good if pair not in node.accepted]
+        accepted = [statement for _, statement in node.accepted]
         if not self.policy.allow_dirty:
             node.checks += [_clean_source(st) for st in accepted if is_training(st)]
         # The name shown is one a trusted signer gave; unverified attestations name nothing.
@@ -364,7 +366,7 @@ class _Walker:
 
     def _requirement(
         self, requirement: Requirement, statements: list[tuple[Bundle, Statement]]
-    ) -> tuple[Check, list[Statement]]:
+    ) -> tuple[Check, list[tuple[Bundle, Statement]]]:
         label = requirement.describe()
         candidates = [
             (b, s) for b, s in statements if s.predicate_type == requirement.predicate_type
@@ -381,7 +383,7 @@ class _Walker:
             )
         reasons: list[str] = []
         signers: set[str] = set()
-        good: list[Statement] = []
+        good: list[tuple[Bundle, Statement]] = []
         for bundle, statement in candidates:
             if bundle.attestation_id in self.policy.revoked_attestations:
                 reasons.append(f"attestation {bundle.attestation_id[:16]} is revoked")
@@ -405,7 +407,7 @@ class _Walker:
                 reasons.append("condition false: " + "; ".join(failed))
                 continue
             signers.update(by)
-            good.append(statement)
+            good.append((bundle, statement))
         # Count signers, not root names: two roots for one key are one signer (the policy
         # loader refuses that, and this holds even for a policy built another way).
         distinct = {_signer_of(self.policy.roots[name]) for name in signers}
