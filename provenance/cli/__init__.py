@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (sub-commands are registered by their modules)."""
     from provenance.cli import (
         attest_cmds,
+        bom_cmds,
         env_cmds,
+        evaluate_cmds,
         ledger_cmds,
         manifests,
         model_cmds,
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmds.register(commands, common)
     scan_cmds.register(commands, common)
     env_cmds.register(commands, common)
+    bom_cmds.register(commands, common)
+    evaluate_cmds.register(commands, common)
     return parser
 
 
