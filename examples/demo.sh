@@ -90,8 +90,12 @@ step "Loading it is refused before anything in it is unpickled: no chain names i
 expect 1 python evaluate.py model.pt --data data --policy "$policy"
 
 step "Even if an insider signs provenance for it, the static scan refuses it (exit 1)"
-printf '{"buildDefinition": {"buildType": "https://example.org/insider",
-  "externalParameters": {}, "resolvedDependencies": []}, "runDetails": {}}' > insider.json
+cat > insider.json <<JSON
+{"buildDefinition": {"buildType": "https://ml-provenance.dev/buildtypes/training/v1",
+  "externalParameters": {}, "resolvedDependencies": [{"name": "source",
+  "digest": {"gitCommit": "$(git rev-parse HEAD)"},
+  "annotations": {"role": "source", "dirty": false}}]}, "runDetails": {}}
+JSON
 provenance attest model.pt --predicate-type https://slsa.dev/provenance/v1 \
   --predicate insider.json --name model.pt
 expect 1 python evaluate.py model.pt --data data --policy "$policy"

@@ -39,12 +39,13 @@ def test_what_is_not_a_v3_vector_has_no_score(vector: str) -> None:
     assert base_score(vector) is None
 
 
-def test_a_finding_is_rated_by_its_highest_score_then_its_label_else_unknown() -> None:
+def test_a_finding_is_rated_by_its_highest_score_or_label_else_unknown() -> None:
     low = ("CVSS_V3", "CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N")
     critical = ("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
     assert rating([low, critical]) == "CRITICAL"
     assert rating([low]) == "LOW"
     assert rating([("GHSA", "MODERATE")]) == "MEDIUM"
+    assert rating([low, ("GHSA", "CRITICAL")]) == "CRITICAL"  # a label above the score wins
     assert rating([("GHSA", "HIGH"), ("GHSA", "LOW")]) == "HIGH"
     v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
     assert rating([("CVSS_V4", v4)]) == UNKNOWN  # not scored here: a policy must not pass it

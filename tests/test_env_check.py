@@ -197,3 +197,62 @@ def test_record_parsing() -> None:
     for bad in (b"a.py,sha256=!!,1\n", b"a.py,sha256=AAAA,1\n", b"a.py,sha256\n", b"a.py,,x\n"):
         with pytest.raises(FormatError):
             parse_record(bad, what="RECORD")
+
+
+def test_the_user_site_directory_is_described_when_the_interpreter_would_use_it(
+    tmp_path: Path,
+) -> None:
+    """``-I`` keeps the user site out of the probe; a command run normally imports from it."""
+    import os
+    import subprocess
+    import sys
+
+    from provenance.deps.inventory import PROBE
+
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    if not base.is_file():
+        pytest.skip(f"no base interpreter at {base}")
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    user_site = tmp_path / "home" / ".local" / "lib" / version / "site-packages"
+    user_site.mkdir(parents=True)
+    environment = {**os.environ, "HOME": str(tmp_path / "home")}
+    environment.pop("PYTHONUSERBASE", None)
+    environment.pop("PYTHONNOUSERSITE", None)
+    probe = [str(base), "-I", "-S", "-B", str(PROBE)]
+    found = json.loads(
+        subprocess.run(probe, capture_output=True, env=environment, check=True).stdout
+    )
+    assert str(user_site.resolve()) in found["siteDirs"]
+    environment["PYTHONNOUSERSITE"] = "1"
+    found = json.loads(
+        subprocess.run(probe, capture_output=True, env=environment, check=True).stdout
+    )
+    assert str(user_site.resolve()) not in found["siteDirs"]
+    # A virtual environment without the system site-packages never uses it.
+    venv_python = Path(sys.prefix) / "bin" / "python"
+    if sys.prefix != sys.base_prefix and venv_python.is_file():
+        environment.pop("PYTHONNOUSERSITE")
+        probe[0] = str(venv_python)
+        found = json.loads(
+            subprocess.run(probe, capture_output=True, env=environment, check=True).stdout
+        )
+        assert str(user_site.resolve()) not in found["siteDirs"]
+
+
+def test_linked_packages_are_unclaimed_code(
+    venv: Path, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A symbolic link to a directory imports like a package; neither one at the top of
+    site-packages nor one inside a claimed package may pass as a mere file."""
+    site = site_packages(venv)
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("import os\n")
+    (site / "ujson").symlink_to(planted, target_is_directory=True)
+    (site / "tinypkg" / "plugins").symlink_to(planted, target_is_directory=True)
+    code, document = _check(capsys, venv, "--no-ledger")
+    predicate = document["statement"]["predicate"]
+    resolved = site.resolve()
+    assert code == 1 and predicate["result"] == "FAILED"
+    assert f"site:{resolved}:unclaimed-package:ujson/" in predicate["failedTests"]
+    assert f"site:{resolved}:unclaimed-package:tinypkg/plugins/" in predicate["failedTests"]

@@ -214,7 +214,7 @@ def test_a_missing_product_or_a_material_changed_during_the_run_is_refused(
         "import pathlib; pathlib.Path('model.bin').write_bytes(b'w');"
         "pathlib.Path('data/train/a.csv').write_bytes(b'poisoned')",
     )
-    assert code == 1 and "changed during the run: data" in err
+    assert code == 1 and "input(s) changed during the run: data" in err
     assert training_statements(project) == []
 
 
@@ -314,3 +314,61 @@ def test_source_state_and_remote_credentials(tmp_path: Path) -> None:
 def test_distribution_package_urls() -> None:
     assert Distribution("Typing_Extensions", "4.12.2").purl == "pkg:pypi/typing-extensions@4.12.2"
     assert Distribution("torch", "2.13.0+cpu").purl == "pkg:pypi/torch@2.13.0%2Bcpu"
+
+
+def test_the_interpreter_a_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance.guard.environment import interpreter_of
+
+    python = Path(sys.executable)
+    assert interpreter_of([str(python), "train.py"]) == str(python)
+    assert interpreter_of(["env", "SEED=1", str(python), "train.py"]) == str(python)
+    script = tmp_path / "train"
+    script.write_text(f"#!/usr/bin/env {python.name}\nprint(1)\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{tmp_path}")
+    assert interpreter_of(["train"]) == str(python.parent / python.name)
+    # A console script names its interpreter; a shell launcher may run any: not guessed at.
+    assert interpreter_of(["torchrun", "train.py"]) == str(python.parent / "python3")
+    launcher = tmp_path / "launch"
+    launcher.write_text('#!/bin/sh\nexec python3 "$@"\n')
+    launcher.chmod(0o755)
+    assert interpreter_of(["launch", "train.py"]) is None
+    assert interpreter_of(["bash", "-c", "python train.py"]) is None
+
+
+def test_a_command_whose_interpreter_is_unknown_records_no_environment(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(
+        capsys,
+        "run",
+        "--policy",
+        ".provenance/policy.yaml",
+        "--material",
+        "data",
+        "--product",
+        "model.bin",
+        "--",
+        "sh",
+        "-c",
+        "printf w > model.bin",
+    )
+    assert code == 0, err
+    assert "cannot tell which Python sh runs" in err
+    (document,) = training_statements(project)
+    jsonschema.validate(document, SCHEMA, format_checker=jsonschema.FormatChecker())
+    predicate = document["predicate"]
+    assert isinstance(predicate, dict)
+    roles = {d["annotations"]["role"] for d in predicate["buildDefinition"]["resolvedDependencies"]}
+    assert roles == {"material", "source"}
+
+
+def test_a_material_holding_ignored_paths_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "data" / "train" / ".git").mkdir()
+    (project / "data" / "train" / ".git" / "poison.csv").write_bytes(b"x,y\n9,9\n")
+    code, _, err = run_cmd(capsys)
+    assert code == 1 and "holds paths no digest covers (train/.git/)" in err
+    assert not (project / "ran.marker").exists()
+    assert run_cmd(capsys, "--allow-ignored")[0] == 0

@@ -3,6 +3,7 @@ whose SBOM, audit and integrity check are attested; a HIGH finding in the audit 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -34,18 +35,17 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def high_severity_record(tmp_path: Path) -> Path:
-    """A local OSV dump with one HIGH advisory against a distribution installed here."""
-    version = metadata.version("PyYAML")
+def osv_dump(tmp_path: Path, name: str, package: str, version: str) -> Path:
+    """A local OSV dump, current as of now, with one HIGH advisory against ``package``."""
     record = {
         "schema_version": "1.6.0",
         "id": "TEST-2026-0001",
-        "modified": "2026-11-01T00:00:00Z",
+        "modified": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "summary": "a planted advisory for this test",
-        "affected": [{"package": {"ecosystem": "PyPI", "name": "pyyaml"}, "versions": [version]}],
+        "affected": [{"package": {"ecosystem": "PyPI", "name": package}, "versions": [version]}],
         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
     }
-    directory = tmp_path / "osv-high"
+    directory = tmp_path / name
     directory.mkdir()
     (directory / "TEST-2026-0001.json").write_text(json.dumps(record))
     return directory
@@ -76,7 +76,8 @@ def test_strict_policy_needs_a_clean_audited_environment(
     code, _, err = cli(capsys, "env", "sbom", "-o", str(tmp_path / "sbom.json"))
     assert code == 0, err
     assert cli(capsys, "env", "check")[0] == 0
-    code, out, _ = cli(capsys, "env", "audit", "--osv-db", str(high_severity_record(tmp_path)))
+    installed = osv_dump(tmp_path, "osv-high", "pyyaml", metadata.version("PyYAML"))
+    code, out, _ = cli(capsys, "env", "audit", "--osv-db", str(installed))
     assert code == 1 and "TEST-2026-0001" in out
     train = [sys.executable, "-c", "open('model.bin', 'wb').write(b'w')"]
     base = ["run", "--policy", str(policy), "--material", "data", "--product", "model.bin"]
@@ -105,7 +106,13 @@ def test_strict_policy_needs_a_clean_audited_environment(
     assert len(failed) == 1 and "vulns" in failed[0]["requirement"]
     assert "condition false" in failed[0]["detail"]
 
-    # A clean audit (the recorded real advisories affect no installed version) is accepted.
+    # Stale advisory data does not make a clean audit: the recorded real advisories (2018)
+    # affect no installed version, but they are years older than the audit.
     assert cli(capsys, "env", "audit", "--osv-db", str(FIXTURES))[0] == 0
+    code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy))
+    assert code == 1 and "lastUpdate" in out
+    # Current data with no advisory for anything installed: the newest audit is clean.
+    current = osv_dump(tmp_path, "osv-current", "not-installed-here", "1.0")
+    assert cli(capsys, "env", "audit", "--osv-db", str(current))[0] == 0
     code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy))
     assert code == 0, out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -559,3 +559,148 @@ rules:
     assert fresh.trusted, failures(fresh)
     stale = verify(hello, evidence, load(text), at=logged + dt.timedelta(days=30))
     assert "30 days old, older than maxAge" in failures(stale)[0]
+
+
+@pytest.mark.parametrize(
+    ("condition", "value", "holds"),
+    [
+        ("predicate.accuracy >= 0.95", 1, True),  # canonical JSON signs 1.0 as 1
+        ("predicate.accuracy >= 0.95", 0.9, False),
+        ("predicate.accuracy == 1.0", 1, True),
+        ("predicate.accuracy == 1", 1.0, True),
+        ("predicate.accuracy in [0.5, 1.0]", 1, True),
+        ("predicate.accuracy > 0", 0.25, True),
+        ("double(predicate.accuracy) >= 0.95", 1, True),
+    ],
+)
+def test_attestation_numbers_are_json_numbers_in_conditions(
+    condition: str, value: float, holds: bool
+) -> None:
+    from provenance.policy.load import parse_policy
+
+    text = policy(
+        require=f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+        conditions: ['{condition}']"""
+    )
+    loaded = parse_policy(text, base=Path("."))
+    (requirement,) = loaded.rules["dataset"].requirements
+    assert requirement.conditions[0].holds({"accuracy": value}, []) is holds
+
+
+def _signed(subject: Digest, predicate_type: str, predicate: Mapping[str, object]) -> Bundle:
+    statement = Statement((ResourceDescriptor.for_digest(subject),), predicate_type, predicate)
+    return Bundle.sign_statement(statement, OWNER)
+
+
+SCREEN_PASSED = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+      - predicateType: {SCREEN}
+        signedBy: [owner]
+        conditions: ['predicate.result == "PASSED"']"""
+
+
+def test_a_signers_newer_result_supersedes_its_older_one() -> None:
+    passed = _signed(digest(1), SCREEN, {"result": "PASSED"})
+    failed = _signed(digest(1), SCREEN, {"result": "FAILED"})
+    base = [dataset(digest(1), OWNER)]
+    later_failure = verify(
+        digest(1), Memory([*base, passed, failed]), load(policy(require=SCREEN_PASSED))
+    )
+    assert "condition false" in failures(later_failure)[0]
+    later_pass = verify(
+        digest(1), Memory([*base, failed, passed]), load(policy(require=SCREEN_PASSED))
+    )
+    assert later_pass.trusted, failures(later_pass)
+
+
+def test_signed_times_order_results_before_evidence_order() -> None:
+    requirement = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+        conditions: ['predicate.license == "MIT"']"""
+    newer = dataset(digest(1), OWNER, license="GPL", attestedAt="2026-11-02T00:00:00Z")
+    older = dataset(digest(1), OWNER, license="MIT", attestedAt="2026-11-01T00:00:00Z")
+    report = verify(digest(1), Memory([newer, older]), load(policy(require=requirement)))
+    assert "condition false" in failures(report)[0]  # the newer (GPL) one decides
+
+
+def test_different_checks_about_one_subject_do_not_supersede_each_other() -> None:
+    test_result = "https://in-toto.io/attestation/test-result/v0.1"
+
+    def result(check: str, outcome: str) -> Bundle:
+        return _signed(
+            digest(1),
+            test_result,
+            {"result": outcome, "configuration": [{"uri": check}], "passedTests": []},
+        )
+
+    requirement = f"""
+      - predicateType: {DATASET}
+        signedBy: [owner]
+      - predicateType: {test_result}
+        signedBy: [owner]
+        conditions:
+          - 'predicate.configuration.exists(c, c.uri == "https://example.com/a")'
+          - 'predicate.result == "PASSED"'"""
+    evidence = Memory(
+        [
+            dataset(digest(1), OWNER),
+            result("https://example.com/a", "PASSED"),
+            result("https://example.com/b", "FAILED"),
+        ]
+    )
+    report = verify(digest(1), evidence, load(policy(require=requirement)))
+    assert report.trusted, failures(report)
+
+
+def test_an_environment_sbom_must_hash_to_its_subject() -> None:
+    from provenance.digest.canonical import canonical_json
+
+    bom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}
+    right = Digest.of_bytes(Algorithm.SHA256, canonical_json(bom))
+    text = policy(
+        extra="""  environment:
+    require:
+      - predicateType: https://cyclonedx.org/bom
+        signedBy: [owner]"""
+    )
+    good = Memory([_signed(right, "https://cyclonedx.org/bom", bom)])
+    assert verify(right, good, load(text)).trusted
+    wrong = Memory([_signed(digest(9), "https://cyclonedx.org/bom", bom)])
+    report = verify(digest(9), wrong, load(text))
+    assert "not the digest of the SBOM it carries" in failures(report)[0]
+
+
+def test_inputs_named_only_by_location_are_refused_unless_they_are_package_urls() -> None:
+    def provenance_naming(*dependencies: Mapping[str, object]) -> Bundle:
+        return _signed(
+            digest(1),
+            "https://slsa.dev/provenance/v1",
+            {
+                "buildDefinition": {
+                    "buildType": "https://example.com/b",
+                    "resolvedDependencies": list(dependencies),
+                }
+            },
+        )
+
+    text = policy(
+        extra="""  model:
+    require:
+      - predicateType: https://slsa.dev/provenance/v1
+        signedBy: [owner]"""
+    )
+    package = {"uri": "pkg:pypi/numpy@2.0.0", "annotations": {"role": "environment"}}
+    assert verify(digest(1), Memory([provenance_naming(package)]), load(text)).trusted
+    bucket = {"uri": "s3://bucket/poisoned.parquet"}
+    report = verify(digest(1), Memory([provenance_naming(bucket)]), load(text))
+    assert "names no digest" in failures(report)[0]
+
+
+def test_a_key_revoked_by_its_model_signing_hint_is_revoked() -> None:
+    bundle = dataset(digest(1), OWNER)
+    text = policy(f"revoked:\n  keys: [{OWNER.public_key.pem_hint}]")
+    assert "revoked" in failures(verify(digest(1), Memory([bundle]), load(text)))[0]

@@ -25,11 +25,14 @@ rules:
       - predicateType: https://ml-provenance.dev/attestation/dataset/v1
         signedBy: [project]
   model:
-    # Trained models must carry SLSA provenance signed by the project key; the datasets it
-    # names as inputs are then verified as datasets.
+    # Trained models must carry training provenance from 'provenance run' (SLSA v1, the
+    # training buildType) signed by the project key; the datasets and environment it names
+    # are then verified in turn.
     require:
       - predicateType: https://slsa.dev/provenance/v1
         signedBy: [project]
+        conditions:
+          - predicate.buildDefinition.buildType == "https://ml-provenance.dev/buildtypes/training/v1"
   environment:
     # A training environment named by provenance (its SBOM digest) must carry its SBOM
     # signed by the project key ('provenance env sbom').

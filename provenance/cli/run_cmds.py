@@ -9,7 +9,7 @@ recorded.
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +72,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="verify Sigstore bundles against the trust roots shipped with sigstore-python",
     )
+    run.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="the interpreter (or virtual environment) CMD runs, when CMD does not say "
+        "(torchrun, a shell script); default: the python CMD names",
+    )
+    run.add_argument(
+        "--allow-ignored",
+        action="store_true",
+        help="accept materials holding paths their manifest leaves out (.git/, .provenance/, "
+        ".provenanceignore'd): only for commands that read them through verified_dataset",
+    )
     add_signing_options(run)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
     run.set_defaults(handler=run_run)
@@ -90,7 +103,7 @@ def _execute(command: list[str]) -> int:
             break
         except KeyboardInterrupt:
             continue  # the child got the same SIGINT; wait for it to finish
-    return 128 + signal.Signals(-code).value if code < 0 else code
+    return 128 - code if code < 0 else code
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -108,7 +121,8 @@ def run_run(args: argparse.Namespace) -> int:
     if not command:
         raise UsageError("no command to run", hint="put it after '--': provenance run ... -- CMD")
     policy = load_policy(args.policy)
-    environment = describe(interpreter_of(command))
+    python = str(args.python) if args.python is not None else interpreter_of(command)
+    environment = describe(python) if python is not None else None
     project, ledger = project_and_ledger()
     with ledger:
         sign = prepare_signer(args, project)
@@ -116,15 +130,32 @@ def run_run(args: argparse.Namespace) -> int:
             BundleFileEvidence(args.bundle) if args.bundle is not None else LedgerEvidence(ledger)
         )
         materials = verify_materials(
-            args.material, policy=policy, evidence=evidence, offline=args.offline
+            args.material,
+            policy=policy,
+            evidence=evidence,
+            offline=args.offline,
+            allow_ignored=args.allow_ignored,
         )
-        attested = is_attested(environment.digest, evidence)
+        attested = environment is not None and is_attested(environment.digest, evidence)
     print(
         f"provenance: {len(materials)} material(s) verified: "
         + ", ".join(f"{m.label} ({m.digest})" for m in materials),
         file=sys.stderr,
     )
-    if not attested:
+    if environment is None:
+        print(
+            f"provenance: note: cannot tell which Python {command[0]} runs, so no environment "
+            "is recorded (give --python PATH to describe it)",
+            file=sys.stderr,
+        )
+    elif os.environ.get("PYTHONPATH"):
+        attested = False
+        print(
+            "provenance: note: PYTHONPATH is set, so the command can import modules from "
+            "outside the described environment; its digest is not named in the provenance",
+            file=sys.stderr,
+        )
+    elif not attested:
         print(
             f"provenance: note: the environment {environment.digest} has no SBOM attestation, "
             "so the provenance lists its packages but cannot name it for verification "

@@ -10,8 +10,9 @@ for; describing an environment must not run code planted in it. So ``site`` is n
 start-up. Instead this script reads ``pyvenv.cfg`` as ``site.venv`` would (it cannot call
 it: that also processes ``.pth`` files), asks ``site`` for the site-packages directories of
 the resulting prefixes, and follows the *path* lines of ``.pth`` files itself, never their
-``import`` lines. ``-I`` keeps ``PYTHON*`` variables, the
-user site directory and the working directory out of it; ``-B`` writes no bytecode.
+``import`` lines. ``-I`` keeps ``PYTHON*`` variables and the working directory out of it
+(the user site directory is added back when the interpreter would use it); ``-B`` writes no
+bytecode.
 """
 
 from __future__ import annotations
@@ -56,10 +57,28 @@ def _venv_prefixes() -> list[str]:
     return prefixes
 
 
+def _user_site(prefixes: list[str]) -> list[str]:
+    """The user site directory, when the interpreter (started normally) would use it.
+
+    ``-I`` keeps it out of this probe, but a training command run without ``-I``/``-s``
+    imports from it: it is enabled unless ``PYTHONNOUSERSITE`` is set or a virtual
+    environment excludes the system site-packages (as ``site.check_enableusersite`` and
+    ``site.venv`` decide).
+    """
+    if os.environ.get("PYTHONNOUSERSITE"):
+        return []
+    in_venv = prefixes[0] != os.path.realpath(sys.base_prefix) and len(prefixes) == 1
+    if in_venv:
+        return []
+    path = site.getusersitepackages()
+    return [path] if isinstance(path, str) else []
+
+
 def _site_dirs() -> list[str]:
     prefixes = _venv_prefixes()
     found: list[str] = []
     candidates: list[Any] = list(site.getsitepackages(list(dict.fromkeys(prefixes))))
+    candidates += _user_site(prefixes)
     # sysconfig read sys.prefix when it was imported: give it the environment's prefix.
     paths = sysconfig.get_paths(vars={"base": prefixes[0], "platbase": prefixes[0]})
     candidates += [paths.get("purelib"), paths.get("platlib")]

@@ -3,10 +3,11 @@
 OSV records carry severity as CVSS vector strings, and some databases add a qualitative label
 (GitHub's ``database_specific.severity``). A policy needs one comparable value per finding, so
 each finding gets a rating: the highest of its CVSS v3.0/v3.1 base scores mapped to the CVSS
-qualitative scale (the FIRST specification, section 7.4 and 5), else the database's label,
-else ``UNKNOWN`` -- which a policy must treat as failing (``rating in ["NONE", "LOW",
-"MEDIUM"]`` does). CVSS v2 and v4 vectors are not scored here: v4 needs the specification's
-large lookup tables; a finding that only has those is rated by its label or ``UNKNOWN``.
+qualitative scale (the FIRST specification, sections 5 and 7.4) and of the databases'
+labels, or ``UNKNOWN`` when there is neither -- which a policy must treat as failing
+(``rating in ["NONE", "LOW", "MEDIUM"]`` does). CVSS v2 and v4 vectors are not scored here:
+v4 needs the specification's large lookup tables; a finding that only has those is rated by
+its label or ``UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -107,8 +108,5 @@ def rating(severities: Iterable[tuple[str, str]]) -> str:
             scores.append(score)
         elif value.strip().upper() in _LABELS:
             labels.append(_LABELS[value.strip().upper()])
-    if scores:
-        return rating_of_score(max(scores))
-    if labels:
-        return max(labels, key=RATINGS.index)
-    return UNKNOWN
+    found = [rating_of_score(score) for score in scores] + labels
+    return max(found, key=RATINGS.index) if found else UNKNOWN

@@ -268,12 +268,23 @@ def _scan_site(
         if is_dir and path in claimed_dirs:
             walk_into.append(path)
             continue
+        if item.is_symlink():  # judged by what it leads to: a linked package imports too
+            is_dir = item.is_dir(follow_symlinks=True)
         kind = _top_level_kind(name, is_dir)
         shown = name + ("/" if is_dir else "")
         (warnings if kind == FILE else findings).append(Unclaimed(site_dir, shown, kind))
     for directory in walk_into:
         for current, dirs, files in os.walk(directory):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            # A linked directory inside a package is a subpackage nobody's RECORD covers (the
+            # walk does not follow it, so it would otherwise go unseen).
+            for name in sorted(d for d in dirs if os.path.islink(os.path.join(current, d))):
+                rel = os.path.relpath(os.path.join(current, name), site_dir).replace(os.sep, "/")
+                findings.append(Unclaimed(site_dir, rel + "/", PACKAGE))
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if d != "__pycache__" and not os.path.islink(os.path.join(current, d))
+            )
             for name in sorted(files):
                 path = os.path.join(current, name)
                 if path in claimed:

@@ -415,6 +415,8 @@ class OsvDatabase(OsvSource):
                 for name in sorted(files):
                     if name.lower().endswith(".json"):
                         full = Path(current) / name
+                        if full.stat().st_size > MAX_RECORD_BYTES:  # read no more than needed
+                            raise OsvError(f"{full} is larger than {MAX_RECORD_BYTES} bytes")
                         yield full.relative_to(path).as_posix(), full.read_bytes()
         except (OSError, zipfile.BadZipFile) as e:
             raise OsvError(f"cannot read the OSV database {path}: {e}") from e

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.deps.inventory import Environment, InstalledDistribution
+from provenance.deps.record import MAX_RECORD_BYTES
 from provenance.digest.algorithms import Algorithm, Digest
 from provenance.errors import InputError
+from provenance.fsutil import read_limited
 
 if TYPE_CHECKING:
     from cyclonedx.contrib.license.factories import LicenseFactory
@@ -57,9 +59,10 @@ def record_sha256(dist: InstalledDistribution) -> str | None:
     if record is None:
         return None
     try:
-        return hashlib.sha256(record.read_bytes()).hexdigest()
+        data = read_limited(record, MAX_RECORD_BYTES, what="RECORD")
     except OSError as e:
         raise InputError(f"cannot read {record}: {e.strerror}") from e
+    return hashlib.sha256(data).hexdigest()
 
 
 def purl(dist: InstalledDistribution) -> str:

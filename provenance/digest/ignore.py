@@ -113,3 +113,31 @@ class IgnoreRules:
         if self._spec is None:  # the built-ins: a directory named .git or .provenance
             return is_dir and path.rpartition("/")[2] in _BUILTIN_DIRS
         return self._spec.match_file(path + "/" if is_dir else path)
+
+
+def find_ignored(root: Path, rules: IgnoreRules, *, limit: int = 20) -> list[str]:
+    """Up to ``limit`` root-relative paths under ``root`` that ``rules`` leave out of its
+    manifest (an ignored directory counts once, not its contents).
+
+    A digest covers none of these bytes, yet a program that walks the directory -- a training
+    loader, ``os.walk``, an image-folder dataset -- reads them as readily as the rest: callers
+    that hand the directory to such a program ask this first. The ignore file itself is not
+    listed; symbolic links are not followed.
+    """
+    found: list[str] = []
+    for directory, dirs, files in os.walk(root, followlinks=False):
+        relative = Path(directory).relative_to(root).as_posix()
+        prefix = "" if relative == "." else relative + "/"
+        for name in sorted(dirs):
+            if rules.is_ignored(prefix + name, is_dir=True):
+                found.append(prefix + name + "/")
+        dirs[:] = sorted(d for d in dirs if not rules.is_ignored(prefix + d, is_dir=True))
+        found += [
+            prefix + name
+            for name in sorted(files)
+            if not (prefix == "" and name == IGNORE_FILE)
+            and rules.is_ignored(prefix + name, is_dir=False)
+        ]
+        if len(found) >= limit:
+            return found[:limit]
+    return found

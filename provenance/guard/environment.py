@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,43 @@ class RunEnvironment:
     digest: Digest  # of the environment's SBOM
 
 
-def interpreter_of(command: list[str]) -> str:
-    """The Python interpreter ``command`` runs, or this process's when it names none."""
-    if command:
-        found = shutil.which(command[0])
-        if found is not None and _PYTHON_NAME.fullmatch(Path(command[0]).name):
-            return found
-    return sys.executable
+def interpreter_of(command: list[str]) -> str | None:
+    """The Python interpreter ``command`` runs, or None when that cannot be told.
+
+    Recognised: ``python``-named programs (``python3.11 train.py``), the same behind ``env``
+    (``env FOO=1 python train.py``), and scripts whose ``#!`` line names one
+    (``./train.py``). Anything else -- ``torchrun``, ``bash -c``, a console script -- may run
+    any interpreter, and guessing would record the wrong environment: the caller must be told.
+    """
+    args = list(command)
+    if args and Path(args[0]).name == "env":
+        args = args[1:]
+        while args and ("=" in args[0] or args[0].startswith("-")):
+            args = args[1:]
+    if not args:
+        return None
+    program = args[0]
+    if _PYTHON_NAME.fullmatch(Path(program).name):
+        return shutil.which(program)
+    found = shutil.which(program)
+    return _shebang_python(found) if found is not None else None
+
+
+def _shebang_python(script: str) -> str | None:
+    """The interpreter a script's ``#!`` line names, when it is a Python."""
+    try:
+        with open(script, "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if words and Path(words[0]).name == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+    if words and _PYTHON_NAME.fullmatch(Path(words[0]).name):
+        return shutil.which(words[0])
+    return None
 
 
 def describe(python: str) -> RunEnvironment:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -88,9 +89,19 @@ def verify_materials(
     evidence: Any,
     at: dt.datetime | None = None,
     offline: bool = True,
+    allow_ignored: bool = False,
 ) -> list[VerifiedMaterial]:
-    """Hash and verify every material; refuse with every broken one named, or return them."""
+    """Hash and verify every material; refuse with every broken one named, or return them.
+
+    A directory material that holds paths its manifest leaves out (``.git/`` or
+    ``.provenance/`` directories inside it, anything its ``.provenanceignore`` names) is
+    refused too: no digest covers them, and a training loader that walks the directory reads
+    them all the same. ``allow_ignored`` accepts them, for commands that read the material
+    only through :func:`provenance.guard.dataset.verified_dataset`, which serves verified
+    files alone.
+    """
     from provenance.digest import digest_path
+    from provenance.digest.ignore import find_ignored
 
     if not paths:
         raise InputError("a training run needs at least one material to verify")
@@ -100,12 +111,24 @@ def verify_materials(
         label = label_of(path)
         if label in (m.label for m in verified):
             raise InputError(f"material {label} is named twice")
-        digest = digest_path(path).digest
-        report = verify(digest, evidence, policy, at=at, offline=offline)
-        if report.trusted:
-            verified.append(VerifiedMaterial(path, label, digest))
-        else:
+        result = digest_path(path)
+        report = verify(result.digest, evidence, policy, at=at, offline=offline)
+        if not report.trusted:
             broken.append(f"{label}: {_first_failure(report)}")
+            continue
+        hidden = (
+            []
+            if allow_ignored or result.manifest is None
+            else (find_ignored(path, result.manifest.ignore, limit=5))
+        )
+        if hidden:
+            broken.append(
+                f"{label}: holds paths no digest covers ({', '.join(hidden)}"
+                f"{', ...' if len(hidden) == 5 else ''}); remove them, or allow them "
+                "(--allow-ignored) if the command reads it only through verified_dataset"
+            )
+            continue
+        verified.append(VerifiedMaterial(path, label, result.digest))
     if broken:
         raise TrainingRefusedError(
             f"refusing to train: {len(broken)} material(s) not trusted: " + "; ".join(broken),
@@ -125,7 +148,7 @@ class TrainingRun:
         materials: Sequence[VerifiedMaterial],
         config_files: Sequence[Path] = (),
         source: SourceState | None,
-        environment: RunEnvironment,
+        environment: RunEnvironment | None,
         environment_attested: bool = False,
         builder_id: str | None = None,
     ) -> None:
@@ -140,8 +163,9 @@ class TrainingRun:
         self.environment = environment
         self.environment_attested = environment_attested
         self.builder_id = builder_id
+        self._config_paths = tuple(config_files)
         self.config_files = tuple(
-            ConfigFile(label_of(p), digest_path(p).digest) for p in config_files
+            ConfigFile(label_of(p), digest_path(p).digest) for p in self._config_paths
         )
         self.started = dt.datetime.now(dt.timezone.utc)
         self.invocation_id = f"urn:uuid:{uuid.uuid4()}"
@@ -160,7 +184,9 @@ class TrainingRun:
     def products(self) -> tuple[Path, ...]:
         return tuple(self._products)
 
-    def _recheck_materials(self) -> None:
+    def _recheck_inputs(self) -> None:
+        """The materials and configuration files must still be what the run started with:
+        provenance naming bytes that changed under the command would be false."""
         from provenance.digest import digest_path
 
         changed = [
@@ -168,9 +194,14 @@ class TrainingRun:
             for m in self.materials
             if not m.path.exists() or digest_path(m.path).digest != m.digest
         ]
+        changed += [
+            c.path
+            for c, path in zip(self.config_files, self._config_paths, strict=True)
+            if not path.exists() or digest_path(path).digest != c.digest
+        ]
         if changed:
             raise TrainingRefusedError(
-                f"no provenance written: material(s) changed during the run: {', '.join(changed)}",
+                f"no provenance written: input(s) changed during the run: {', '.join(changed)}",
                 hint="the products were built from bytes nobody verified; re-run on stable inputs",
             )
 
@@ -185,7 +216,7 @@ class TrainingRun:
             raise TrainingRefusedError(
                 f"no provenance written: the run did not produce {', '.join(missing)}"
             )
-        self._recheck_materials()
+        self._recheck_inputs()
         products: list[tuple[str, Digest]] = []
         manifests: list[Manifest] = []
         for path in self._products:
@@ -199,15 +230,19 @@ class TrainingRun:
             products=tuple(products),
             materials=tuple(Material(m.label, m.digest) for m in self.materials),
             source=self.source,
-            environment=self.environment.distributions,
-            environment_sbom=self.environment.digest if self.environment_attested else None,
+            environment=self.environment.distributions if self.environment else (),
+            environment_sbom=(
+                self.environment.digest
+                if self.environment is not None and self.environment_attested
+                else None
+            ),
             config_files=self.config_files,
             started=self.started,
             finished=dt.datetime.now(dt.timezone.utc),
             exit_code=0,
             invocation_id=self.invocation_id,
             builder_version={"ml-provenance": __version__},
-            python=self.environment.python,
+            python=self.environment.python if self.environment else None,
             **({"builder_id": self.builder_id} if self.builder_id else {}),
         )
         return training_statement(record), manifests
@@ -250,6 +285,7 @@ def training_run(
     builder_id: str | None = None,
     at: dt.datetime | None = None,
     offline: bool = True,
+    allow_ignored: bool = False,
 ) -> Iterator[TrainingRun]:
     """Verify ``materials``, run the block, and sign provenance of its products::
 
@@ -278,15 +314,29 @@ def training_run(
     environment = describe(sys.executable)
     if bundle is not None:
         evidence: Any = BundleFileEvidence(Path(bundle))
-        verified = verify_materials(paths, policy=loaded, evidence=evidence, at=at, offline=offline)
+        verified = verify_materials(
+            paths,
+            policy=loaded,
+            evidence=evidence,
+            at=at,
+            offline=offline,
+            allow_ignored=allow_ignored,
+        )
         attested = is_attested(environment.digest, evidence)
     else:
         with Ledger(project.ledger_path) as ledger:
             evidence = LedgerEvidence(ledger)
             verified = verify_materials(
-                paths, policy=loaded, evidence=evidence, at=at, offline=offline
+                paths,
+                policy=loaded,
+                evidence=evidence,
+                at=at,
+                offline=offline,
+                allow_ignored=allow_ignored,
             )
             attested = is_attested(environment.digest, evidence)
+    if os.environ.get("PYTHONPATH"):
+        attested = False  # modules from outside the described environment can be imported
     run = TrainingRun(
         step=step,
         command=[sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [sys.executable],

@@ -2,9 +2,13 @@
 
 Read with the ``git`` command (the one authority on what git considers modified), with
 optional locks off so that reading never writes to the repository, and with the file-system
-monitor hook disabled so that reading runs no program named by the repository's config.
-Untracked files that are not ignored make a tree dirty: an untracked module can be imported
-by the training script as easily as a tracked one.
+monitor hook disabled. (A ``.gitattributes`` filter driver of the repository still runs when
+``git status`` compares a file: the repository is the user's own code, about to be run
+anyway.) Untracked files that are not ignored make a tree dirty: an untracked module can be
+imported by the training script as easily as a tracked one; so do tracked files git was told
+to stop looking at (``assume-unchanged``, ``skip-worktree``), whose changes ``git status``
+does not show. Ignored files do not: a virtual environment or a data directory is ignored in
+most repositories, and a tree would otherwise never be clean.
 """
 
 from __future__ import annotations
@@ -54,11 +58,13 @@ def public_uri(remote: str) -> str | None:
         return f"git+ssh://{remote.replace(':', '/', 1)}"
     try:
         parts = urlsplit(remote)
+        port = parts.port  # raises for a port that is not a number
     except ValueError:
         return None
     if not parts.scheme or not parts.hostname:
         return None
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = hostname + (f":{port}" if port else "")
     cleaned = urlunsplit((parts.scheme, host, parts.path, "", ""))
     return cleaned if cleaned.startswith("git+") else f"git+{cleaned}"
 
@@ -75,9 +81,14 @@ def source_state(directory: Path) -> SourceState | None:
     status = _git(directory, "status", "--porcelain=v1", "-z", "--untracked-files=normal")
     if status is None:
         return None
+    flagged = _git(directory, "ls-files", "-v", "-z")
+    if flagged is None:
+        return None
+    # "h"/"S" and other lower-case tags: assume-unchanged or skip-worktree entries.
+    hidden = any(e[:1].islower() or e[:1] == "S" for e in flagged.split("\0") if e)
     remote = _git(directory, "config", "--get", "remote.origin.url")
     return SourceState(
         head.strip(),
-        dirty=bool(status.strip("\0")),
+        dirty=bool(status.strip("\0")) or hidden,
         uri=public_uri(remote) if remote else None,
     )

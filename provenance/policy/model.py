@@ -65,10 +65,9 @@ class Condition:
         missing field, a wrong type) or any other value is false."""
         import celpy
 
-        activation = {
-            "predicate": celpy.json_to_cel(predicate),
-            "subject": celpy.json_to_cel(subject),
-        }
+        from provenance.policy.cel import to_cel
+
+        activation = {"predicate": to_cel(predicate), "subject": to_cel(subject)}
         try:
             result = self.program.evaluate(activation)
         except Exception:  # celpy raises many error types; none of them means "true"

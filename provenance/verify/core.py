@@ -35,8 +35,12 @@ from provenance.policy.model import (
     SigstoreRoot,
 )
 from provenance.predicates.dataset import DATASET_PREDICATE
+from provenance.predicates.evaluation import EVALUATION_PREDICATE
 from provenance.predicates.oms import vouched_digests
+from provenance.predicates.sbom import CYCLONEDX_PREDICATE
+from provenance.predicates.test_result import TEST_RESULT_PREDICATE
 from provenance.predicates.training import (
+    ROLE_ENVIRONMENT,
     SLSA_PROVENANCE_V1,
     SourceState,
     is_training,
@@ -106,7 +110,7 @@ def _signed_by_key(bundle: Bundle, root: KeyRoot, policy: Policy) -> str | None:
     """
     if bundle.keyless:
         return f"{root.name} is a key; the bundle is signed keylessly"
-    revoked = root.key.key_id in policy.revoked_keys
+    revoked = bool({root.key.key_id, root.key.pem_hint} & policy.revoked_keys)
     labelled = root.key.named_by(bundle.key_hint)
     if labelled and revoked:
         return f"{root.name}'s key {root.key.key_id[:16]} is revoked"
@@ -155,6 +159,7 @@ _TIME_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     SLSA_PROVENANCE_V02: (("metadata", "buildFinishedOn"), ("metadata", "buildStartedOn")),
     VULNS_PREDICATE: (("metadata", "scanFinishedOn"), ("metadata", "scanStartedOn")),
+    EVALUATION_PREDICATE: (("evaluatedAt",),),
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -202,6 +207,19 @@ _INPUT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _is_package_url(item: Mapping[str, Any]) -> bool:
+    """A training environment's distribution, named by package URL (``attest/training.md``);
+    any other input without a digest -- a dataset named only by a URL -- is refused."""
+    annotations = item.get("annotations")
+    uri = item.get("uri")
+    return (
+        isinstance(annotations, Mapping)
+        and annotations.get("role") == ROLE_ENVIRONMENT
+        and isinstance(uri, str)
+        and uri.startswith("pkg:")
+    )
+
+
 def inputs_of(statement: Statement) -> list[Digest]:
     """The input artifacts ``statement`` names, by accepted digest, in document order.
 
@@ -223,8 +241,8 @@ def inputs_of(statement: Statement) -> list[Digest]:
     for item in value:
         if not isinstance(item, Mapping):
             raise FormatError("an input is not a resource descriptor")
-        if "digest" not in item and ("uri" in item or "content" in item):
-            continue  # named by location only (a package URL): no bytes to verify
+        if "digest" not in item and _is_package_url(item):
+            continue  # an installed distribution by package URL: a version, not bytes
         digests = item.get("digest")
         if not isinstance(digests, Mapping):
             raise FormatError("an input names no digest")
@@ -252,6 +270,70 @@ def _clean_source(statement: Statement) -> Check:
             )
     commits = ", ".join(s.commit[:12] for s in states if isinstance(s, SourceState))
     return Check(label, True, f"committed source {commits}")
+
+
+def _check_of(statement: Statement) -> tuple[str, ...]:
+    """What a statement is a result *of*, beyond its type: the checks a test-result names in
+    its configuration (an integrity check and a screening are different results about one
+    subject, and one must not supersede the other), the dataset an evaluation used."""
+    if statement.predicate_type == EVALUATION_PREDICATE:
+        dataset = statement.predicate.get("dataset")  # evaluations on different sets coexist
+        digest = dataset.get("digest") if isinstance(dataset, Mapping) else None
+        return (repr(sorted(digest.items())),) if isinstance(digest, Mapping) else ()
+    if statement.predicate_type != TEST_RESULT_PREDICATE:
+        return ()
+    configuration = statement.predicate.get("configuration")
+    if not isinstance(configuration, list | tuple):
+        return ()
+    names = [
+        str(c.get("uri") or c.get("name") or "") for c in configuration if isinstance(c, Mapping)
+    ]
+    return tuple(sorted(names))
+
+
+def _newest(
+    signed: list[tuple[Bundle, Statement, list[str]]],
+) -> list[tuple[Bundle, Statement, list[str]]]:
+    """Only each signer's newest statement of each check is judged.
+
+    A later failed integrity check or an audit with a new finding supersedes the passing
+    result the same signer recorded earlier; judging every result would let the old one
+    carry the requirement. Newest means latest signed time (the transparency log's for
+    keyless bundles); statements without one rank below those with one, and among equals the
+    later in the evidence (the ledger's append order) wins. Each statement keeps the roots for
+    which it is the newest; one that is nobody's newest is dropped.
+    """
+    floor = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    newest: dict[tuple[str, tuple[str, ...]], tuple[tuple[dt.datetime, int], int]] = {}
+    for index, (bundle, statement, by) in enumerate(signed):
+        rank = (bundle.log_time() or signed_time(statement) or floor, index)
+        for root in by:
+            key = (root, _check_of(statement))
+            if key not in newest or rank >= newest[key][0]:
+                newest[key] = (rank, index)
+    winners: dict[int, list[str]] = {}
+    for (root, _), (_, index) in newest.items():
+        winners.setdefault(index, []).append(root)
+    return [(signed[i][0], signed[i][1], sorted(roots)) for i, roots in sorted(winners.items())]
+
+
+def _inconsistent(statement: Statement) -> str | None:
+    """Why a statement contradicts itself, for types whose subject is derived from the
+    predicate: an environment SBOM's subject is the digest of the SBOM it carries, so
+    conditions over its components are conditions over the environment the digest names."""
+    if statement.predicate_type != CYCLONEDX_PREDICATE:
+        return None
+    from provenance.digest.canonical import canonical_json
+
+    try:
+        carried = Digest.of_bytes(
+            Algorithm.SHA256, canonical_json(dict(statement.to_json()["predicate"]))
+        )
+    except Error as e:
+        return f"its SBOM cannot be encoded canonically ({e.message})"
+    if not statement.names(carried):
+        return "its subject is not the digest of the SBOM it carries"
+    return None
 
 
 class _Walker:
@@ -382,8 +464,7 @@ class _Walker:
                 [],
             )
         reasons: list[str] = []
-        signers: set[str] = set()
-        good: list[tuple[Bundle, Statement]] = []
+        signed: list[tuple[Bundle, Statement, list[str]]] = []
         for bundle, statement in candidates:
             if bundle.attestation_id in self.policy.revoked_attestations:
                 reasons.append(f"attestation {bundle.attestation_id[:16]} is revoked")
@@ -394,6 +475,10 @@ class _Walker:
             if not by:
                 reasons.append("; ".join(w for w in why_not if w))
                 continue
+            signed.append((bundle, statement, by))
+        signers: set[str] = set()
+        good: list[tuple[Bundle, Statement]] = []
+        for bundle, statement, by in _newest(signed):
             if age := _too_old(requirement, bundle, statement, self.at):
                 reasons.append(f"attestation {age}")
                 continue
@@ -405,6 +490,9 @@ class _Walker:
             ]
             if failed:
                 reasons.append("condition false: " + "; ".join(failed))
+                continue
+            if why := _inconsistent(statement):
+                reasons.append(why)
                 continue
             signers.update(by)
             good.append((bundle, statement))
