@@ -59,13 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (sub-commands are registered by their modules)."""
     from provenance.cli import (
         attest_cmds,
+        audit_cmds,
         bom_cmds,
         env_cmds,
         evaluate_cmds,
+        export_cmds,
         ledger_cmds,
         manifests,
         model_cmds,
         project_cmds,
+        release_cmds,
         run_cmds,
         scan_cmds,
         verify_cmds,
@@ -95,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     env_cmds.register(commands, common)
     bom_cmds.register(commands, common)
     evaluate_cmds.register(commands, common)
+    release_cmds.register(commands, common)
+    audit_cmds.register(commands, common)
+    export_cmds.register(commands, common)
     return parser
 
 

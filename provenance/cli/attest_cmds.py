@@ -13,7 +13,7 @@ from provenance.cli.common import (
     sign,
     subject_digest,
 )
-from provenance.errors import EXIT_OK, EXIT_REFUSED, FormatError
+from provenance.errors import EXIT_OK, EXIT_REFUSED, FormatError, UsageError
 
 if TYPE_CHECKING:
     from provenance.ledger import Entry
@@ -63,10 +63,29 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     log.set_defaults(handler=run_log)
 
     show = commands.add_parser(
-        "show", parents=[common], help="the attestations about a digest or path"
+        "show",
+        parents=[common],
+        help="the attestations about a digest or path, or (--tree) its whole lineage",
+        description="List the ledger's attestations about SUBJECT. With --tree, print its "
+        "lineage instead: the artifact, the steps and checks its attestations describe, its "
+        "inputs down to their sources -- judged under --policy when one is given (the same "
+        "graph 'provenance audit' draws).",
     )
     show.add_argument("subject", metavar="DIGEST|PATH")
     show.add_argument("--format", choices=["text", "json"], default="text")
+    show.add_argument(
+        "--tree",
+        "--lineage",
+        dest="tree",
+        action="store_true",
+        help="the lineage as a tree (JSON: the lineage graph, see provenance/report/lineage.py)",
+    )
+    show.add_argument(
+        "--policy", type=Path, metavar="FILE", help="with --tree: verdicts under this policy"
+    )
+    from provenance.cli.audit_cmds import add_evidence_options
+
+    add_evidence_options(show)
     show.set_defaults(handler=run_show)
 
 
@@ -166,7 +185,11 @@ def run_log(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    """Show the attestations about a subject, predicates included."""
+    """Show the attestations about a subject, predicates included (or, --tree, its lineage)."""
+    if args.tree:
+        return _show_tree(args)
+    if args.policy is not None or args.bundle is not None or args.at or args.offline:
+        raise UsageError("--policy, --bundle, --at and --offline apply with --tree")
     _, ledger = project_and_ledger()
     with ledger:
         digest = subject_digest(args.subject)
@@ -183,3 +206,24 @@ def run_show(args: argparse.Namespace) -> int:
             text = str(value)
             print(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
     return EXIT_OK if details else EXIT_REFUSED
+
+
+def _show_tree(args: argparse.Namespace) -> int:
+    """The lineage as a terminal tree; exit 1 when refused or when nothing attests it."""
+    import sys
+
+    from provenance.cli.audit_cmds import lineage_for
+    from provenance.report.tree import render_tree
+
+    result = lineage_for(
+        args.subject, policy_path=args.policy, bundle=args.bundle, at=args.at, offline=args.offline
+    )
+    lineage = result.lineage
+    if args.format == "json":
+        print_json(lineage.to_json())
+    else:
+        render_tree(lineage, sys.stdout)
+    attested = any(n.attestations for n in lineage.nodes.values()) or len(lineage.nodes) > 1
+    if lineage.trusted is None:
+        return EXIT_OK if attested else EXIT_REFUSED
+    return EXIT_OK if lineage.trusted else EXIT_REFUSED

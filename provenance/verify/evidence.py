@@ -56,17 +56,22 @@ class LedgerEvidence:
                 yield manifest
 
 
-class BundleFileEvidence:
-    """A JSON Lines file of bundles and manifests, read whole and indexed by subject."""
+class JsonLinesEvidence:
+    """JSON Lines of bundles and manifests, given as bytes, indexed by subject.
 
-    def __init__(self, path: Path) -> None:
-        data = read_limited(path, MAX_EVIDENCE_BYTES, what="evidence")
+    A release about to be written is read this way first, to prove it verifies on its own.
+    """
+
+    def __init__(self, data: bytes, *, source: str = "evidence") -> None:
+        if len(data) > MAX_EVIDENCE_BYTES:
+            raise FormatError(f"{source} is larger than {MAX_EVIDENCE_BYTES} bytes")
         self._by_subject: dict[Digest, list[Bundle]] = {}
         self._manifests: dict[Digest, Manifest] = {}
+        self.bundle_count = 0
         for number, line in enumerate(data.splitlines(), start=1):
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
+            where = f"{source}:{number}"
             document = loads_strict(line, what=where)
             media_type = document.get("mediaType") if isinstance(document, dict) else None
             if media_type == MEDIA_TYPE:
@@ -75,6 +80,7 @@ class BundleFileEvidence:
             elif isinstance(media_type, str) and media_type in MEDIA_TYPES:
                 bundle = Bundle.from_bytes(line, source=where)
                 statement = bundle.statement
+                self.bundle_count += 1
                 digests = [d for subject in statement.subjects for d in subject.digests()]
                 for digest in dict.fromkeys([*digests, *vouched_digests(statement)]):
                     self._by_subject.setdefault(digest, []).append(bundle)
@@ -89,3 +95,10 @@ class BundleFileEvidence:
 
     def manifests(self) -> Iterable[Manifest]:
         return list(self._manifests.values())
+
+
+class BundleFileEvidence(JsonLinesEvidence):
+    """A JSON Lines file of bundles and manifests, read whole and indexed by subject."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(read_limited(path, MAX_EVIDENCE_BYTES, what="evidence"), source=str(path))
