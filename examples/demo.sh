@@ -70,16 +70,12 @@ provenance model verify model.pt --signature model.pt.sig \
 step "Load it through the guard (verify, static pickle scan, weights_only) and evaluate"
 python evaluate.py model.pt --data data --policy "$policy"
 
+step "The evaluation gate: metrics on the attested test split and a backdoor probe, signed"
+provenance evaluate model.pt --data data --split test --loader model:load \
+  --model-name digits-mlp --policy "$policy"
+
 step "The ledger's hash chain is intact"
 provenance ledger check
-
-step "Export the chain; verify the model on an auditor's machine with no ledger at all"
-chain="$work/chain.jsonl"
-provenance ledger export -o "$chain"
-mkdir -p "$work/auditor"
-cp model.pt "$work/auditor/"
-(cd "$work/auditor" && provenance verify model.pt --policy "$work/pipeline/$policy" \
-  --bundle "$chain")
 
 step "Swap the checkpoint for a malicious one (a payload in a real torch.save zip)"
 cp model.pt model.good.pt
@@ -90,17 +86,18 @@ step "Loading it is refused before anything in it is unpickled: no chain names i
 expect 1 python evaluate.py model.pt --data data --policy "$policy"
 
 step "Even if an insider signs provenance for it, the static scan refuses it (exit 1)"
-cat > insider.json <<JSON
+cp -a "$work/pipeline" "$work/insider" && cd "$work/insider"
+cat > "$work/insider.json" <<JSON
 {"buildDefinition": {"buildType": "https://ml-provenance.dev/buildtypes/training/v1",
   "externalParameters": {}, "resolvedDependencies": [{"name": "source",
   "digest": {"gitCommit": "$(git rev-parse HEAD)"},
   "annotations": {"role": "source", "dirty": false}}]}, "runDetails": {}}
 JSON
 provenance attest model.pt --predicate-type https://slsa.dev/provenance/v1 \
-  --predicate insider.json --name model.pt
+  --predicate "$work/insider.json" --name model.pt
 expect 1 python evaluate.py model.pt --data data --policy "$policy"
 test ! -e "$work/PWNED" && echo "the payload never ran: $work/PWNED does not exist"
-mv model.good.pt model.pt
+cd "$work/pipeline" && mv model.good.pt model.pt
 
 step "Tamper with one training file (relabel a sample as another digit)"
 victim=$(find data/train/3 -name '*.npy' | sort | sed -n 1p)
@@ -111,8 +108,10 @@ expect 1 provenance run --policy "$policy" --material data --product model-2.pt 
   python train.py --data data --policy "$policy" --out model-2.pt
 test ! -e model-2.pt && echo "no training ran: model-2.pt does not exist"
 expect 1 provenance verify data --policy "$policy"
+mv "data/train/8/$(basename "$victim")" "$victim"  # put it back
 
-step "Tamper with the ledger itself: rewrite who signed entry 1"
+step "Tamper with a copy of the ledger: rewrite who signed entry 1"
+cp -a "$work/pipeline" "$work/tampered" && cd "$work/tampered"
 python - <<'PY'
 import sqlite3
 db = sqlite3.connect(".provenance/ledger.db", isolation_level=None)
@@ -120,14 +119,33 @@ db.execute("DROP TRIGGER entries_no_update")  # the guard an attacker with file 
 db.execute("UPDATE entries SET signer = 'key:someone-else' WHERE seq = 1")
 PY
 expect 1 provenance ledger check
+cd "$work/pipeline"
 
-step "Import the exported chain elsewhere: only a trusted key's bundles are accepted"
+step "Release: the model's whole chain in one file, verified before it is written"
+release="$work/model.provenance.jsonl"
+provenance release model.pt -o "$release" --policy "$policy"
+
+step "An auditor with no ledger verifies the model from the release alone"
+mkdir -p "$work/auditor"
+cp model.pt "$release" "$policy" "$work/auditor/"
+cp .provenance/keys/default.pub "$work/auditor/"
+sed -i 's|key: keys/default.pub|key: default.pub|' "$work/auditor/policy.yaml"
+(cd "$work/auditor" && provenance verify model.pt --policy policy.yaml \
+  --bundle model.provenance.jsonl)
+
+step "Importing the release elsewhere accepts only a trusted key's bundles"
 mkdir -p "$work/importer" && cd "$work/importer"
 provenance init --no-key
-expect 1 provenance ledger import "$chain"
-provenance ledger import "$chain" --trust-key "$work/pipeline/.provenance/keys/default.pub"
+expect 1 provenance ledger import "$release"
+provenance ledger import "$release" --trust-key "$work/pipeline/.provenance/keys/default.pub"
 provenance ledger check
+cd "$work/pipeline"
+
+step "The lineage, and an audit report an auditor can open offline"
+provenance show model.pt --tree --policy "$policy"
+provenance audit model.pt --policy "$policy" --html "$work/audit.html"
 
 step "Done"
-echo "The model was trained only on verified data and loaded only after its chain verified;"
-echo "a malicious checkpoint, a tampered training file and a tampered ledger were each refused."
+echo "The model was trained only on verified data, evaluated, released and loaded only after"
+echo "its chain verified; a malicious checkpoint, a tampered training file and a tampered"
+echo "ledger were each refused. Release: $release; audit report: $work/audit.html"

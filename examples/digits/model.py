@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import Any
 
 import numpy
 import torch
@@ -34,3 +36,16 @@ def accuracy(model: nn.Module, loader: DataLoader[tuple[torch.Tensor, int]]) -> 
         correct += int((model(pixels).argmax(dim=1) == labels).sum())
         total += len(labels)
     return correct / total
+
+
+def load(
+    path: str, policy: Any
+) -> tuple[nn.Module, Callable[[bytes, str], tuple[torch.Tensor, int]]]:
+    """The loader ``provenance evaluate --loader model:load`` calls: the architecture, with
+    the checkpoint's weights loaded through the guard (chain verified, pickles scanned,
+    ``weights_only``), and the decoder of the evaluation set's samples."""
+    import provenance.torch
+
+    model = classifier()
+    model.load_state_dict(provenance.torch.load(path, policy=policy))
+    return model, decode
