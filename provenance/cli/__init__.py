@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         release_cmds,
         run_cmds,
         scan_cmds,
+        screen_cmds,
         verify_cmds,
     )
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_cmds.register(commands, common)
     run_cmds.register(commands, common)
     scan_cmds.register(commands, common)
+    screen_cmds.register(commands, common)
     env_cmds.register(commands, common)
     bom_cmds.register(commands, common)
     evaluate_cmds.register(commands, common)

@@ -62,6 +62,28 @@ class Source:
         return document
 
 
+_ATTESTATION_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class AttestationRef:
+    """An attestation a transformation acted on, by id (``sha256:`` of its DSSE PAE, as
+    ``provenance log`` shows it) and predicate type: a sanitised dataset names the screening
+    that decided which samples were removed."""
+
+    id: str
+    predicate_type: str
+
+    def __post_init__(self) -> None:
+        if not _ATTESTATION_ID.fullmatch(self.id):
+            raise FormatError(f"an attestation id is sha256:<64 hex>, not {self.id!r}")
+        if not self.predicate_type:
+            raise FormatError("an attestation reference needs its predicate type")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "predicateType": self.predicate_type}
+
+
 @dataclass(frozen=True)
 class Transformation:
     """How a dataset was derived from its parents."""
@@ -69,6 +91,7 @@ class Transformation:
     command: tuple[str, ...]
     code: Digest | None = None
     code_uri: str | None = None
+    attestations: tuple[AttestationRef, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"command": list(self.command)}
@@ -77,6 +100,8 @@ class Transformation:
             if self.code_uri is not None:
                 code["uri"] = self.code_uri
             document["code"] = code
+        if self.attestations:  # optional, so statements without it are unchanged
+            document["attestations"] = [a.to_json() for a in self.attestations]
         return document
 
 
