@@ -55,6 +55,9 @@ provenance env check
 step "Audit it for known vulnerabilities (offline: recorded real OSV advisories stand in)"
 provenance env audit --osv-db "$root/tests/fixtures/osv"
 
+step "Screen it before anything trains on it: schema, duplicates, outliers, label issues"
+provenance screen data --schema "$root/examples/digits/schema.yaml" --label-issues
+
 step "Train under 'provenance run': materials verified first, SLSA provenance signed after"
 provenance run --policy "$policy" --material data --product model.pt --name train -- \
   python train.py --data data --policy "$policy" --out model.pt
@@ -73,6 +76,13 @@ python evaluate.py model.pt --data data --policy "$policy"
 step "The evaluation gate: metrics on the attested test split and a backdoor probe, signed"
 provenance evaluate model.pt --data data --split test --loader model:load \
   --model-name digits-mlp --policy "$policy"
+
+step "Under policies/strict.yaml: screening, evaluation and a fresh clean audit are required too"
+sed "s|key: keys/project.pub .*|key: $PWD/.provenance/keys/default.pub|" \
+  "$root/policies/strict.yaml" > "$work/strict.yaml"
+# Offline, the audit's advisory data is the recorded 2018 advisories: strict.yaml refuses it as
+# stale (it wants data at most 30 days older than the audit). Every other requirement holds.
+expect 1 provenance verify model.pt --policy "$work/strict.yaml"
 
 step "The ledger's hash chain is intact"
 provenance ledger check

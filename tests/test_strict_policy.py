@@ -80,7 +80,9 @@ def test_strict_policy_needs_a_clean_audited_environment(
     code, out, _ = cli(capsys, "env", "audit", "--osv-db", str(installed))
     assert code == 1 and "TEST-2026-0001" in out
     train = [sys.executable, "-c", "open('model.bin', 'wb').write(b'w')"]
-    base = ["run", "--policy", str(policy), "--material", "data", "--product", "model.bin"]
+    # Trained under the starter policy; the model is then judged under strict.yaml.
+    starter = ".provenance/policy.yaml"
+    base = ["run", "--policy", starter, "--material", "data", "--product", "model.bin"]
     code, _, err = cli(capsys, *base, "--", *train)
     assert code == 0, err
     assert "no SBOM attestation" not in err
@@ -111,8 +113,18 @@ def test_strict_policy_needs_a_clean_audited_environment(
     assert cli(capsys, "env", "audit", "--osv-db", str(FIXTURES))[0] == 0
     code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy))
     assert code == 1 and "lastUpdate" in out
-    # Current data with no advisory for anything installed: the newest audit is clean.
+    # Current data with no advisory for anything installed: the newest audit is clean, and
+    # the environment is trusted; what strict.yaml still asks is the dataset's screening and
+    # the model's evaluation (the demo provides both and is trusted under strict.yaml).
     current = osv_dump(tmp_path, "osv-current", "not-installed-here", "1.0")
     assert cli(capsys, "env", "audit", "--osv-db", str(current))[0] == 0
-    code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy))
-    assert code == 0, out
+    code, out, _ = cli(capsys, "verify", "model.bin", "--policy", str(policy), "--format", "json")
+    report = json.loads(out)
+    environment = report["root"]["inputs"][-1]
+    assert environment["kind"] == "environment" and environment["trusted"] is True
+    failed = sorted(f["requirement"].split(" ")[0] for f in report["failures"])
+    assert failed == [
+        "https://in-toto.io/attestation/test-result/v0.1",  # the dataset was not screened
+        "https://ml-provenance.dev/attestation/evaluation/v1",  # the model was not evaluated
+    ]
+    assert code == 1

@@ -38,6 +38,7 @@ from provenance.predicates.dataset import DATASET_PREDICATE
 from provenance.predicates.evaluation import EVALUATION_PREDICATE
 from provenance.predicates.oms import vouched_digests
 from provenance.predicates.sbom import CYCLONEDX_PREDICATE
+from provenance.predicates.screening import SCREENING_PREDICATE
 from provenance.predicates.test_result import TEST_RESULT_PREDICATE
 from provenance.predicates.training import (
     ROLE_ENVIRONMENT,
@@ -160,6 +161,7 @@ _TIME_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     SLSA_PROVENANCE_V02: (("metadata", "buildFinishedOn"), ("metadata", "buildStartedOn")),
     VULNS_PREDICATE: (("metadata", "scanFinishedOn"), ("metadata", "scanStartedOn")),
     EVALUATION_PREDICATE: (("evaluatedAt",),),
+    SCREENING_PREDICATE: (("attestedAt",),),
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
