@@ -328,7 +328,10 @@ def test_the_interpreter_a_command_runs(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{tmp_path}")
     assert interpreter_of(["train"]) == str(python.parent / python.name)
     # A console script names its interpreter; a shell launcher may run any: not guessed at.
-    assert interpreter_of(["torchrun", "train.py"]) == str(python.parent / "python3")
+    console = tmp_path / "console"
+    console.write_text(f"#!{python}\nimport sys\n")
+    console.chmod(0o755)
+    assert interpreter_of(["console", "train.py"]) == str(python)
     launcher = tmp_path / "launch"
     launcher.write_text('#!/bin/sh\nexec python3 "$@"\n')
     launcher.chmod(0o755)
