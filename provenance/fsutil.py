@@ -27,6 +27,8 @@ def read_limited(path: Path, limit: int, *, what: str = "") -> bytes:
         with path.open("rb") as handle:
             # Ask for no more than the file holds: read(n) may reserve n bytes up front.
             size = os.fstat(handle.fileno()).st_size
+            if size > limit:  # refuse before reading: a 2 GiB file must not be read to say so
+                raise InputError(f"{label} is larger than {limit} bytes")
             chunks, total = [], 0
             while total <= limit:
                 chunk = handle.read(min(limit + 1 - total, max(size - total, 0) + 1, 1 << 26))

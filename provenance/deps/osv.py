@@ -143,6 +143,32 @@ def _optional_text(document: Mapping[str, Any], key: str, what: str) -> str | No
     return value
 
 
+def _list(value: Any, key: str, what: str) -> list[Any]:
+    """``value`` as a list (absent is empty): anything else is an error, not a crash."""
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise OsvError(f"{what}: {key} must be a list")
+    return value
+
+
+def _events(r: Any, what: str) -> tuple[tuple[str, str], ...]:
+    """The events of range ``r``, each ``(kind, version)``."""
+    if not isinstance(r, dict) or not isinstance(r.get("type"), str):
+        raise OsvError(f"{what}: malformed range")
+    events = []
+    for event in _list(r.get("events"), "range events", what):
+        if not isinstance(event, dict) or len(event) != 1:
+            raise OsvError(f"{what}: a range event must have exactly one field")
+        ((kind, version),) = event.items()
+        if kind not in ("introduced", "fixed", "last_affected", "limit"):
+            raise OsvError(f"{what}: unknown range event {kind!r}")
+        if not isinstance(version, str):
+            raise OsvError(f"{what}: range event versions must be strings")
+        events.append((kind, version))
+    return tuple(events)
+
+
 def _affected(item: Any, what: str) -> Affected:
     if not isinstance(item, dict):
         raise OsvError(f"{what}: affected entries must be objects")
@@ -155,20 +181,9 @@ def _affected(item: Any, what: str) -> Affected:
     if not isinstance(ecosystem, str) or not isinstance(name, str):
         raise OsvError(f"{what}: package ecosystem and name must be strings")
     ranges = []
-    for r in item.get("ranges") or []:
-        if not isinstance(r, dict) or not isinstance(r.get("type"), str):
-            raise OsvError(f"{what}: malformed range")
-        events = []
-        for event in r.get("events") or []:
-            if not isinstance(event, dict) or len(event) != 1:
-                raise OsvError(f"{what}: a range event must have exactly one field")
-            ((kind, version),) = event.items()
-            if kind not in ("introduced", "fixed", "last_affected", "limit"):
-                raise OsvError(f"{what}: unknown range event {kind!r}")
-            if not isinstance(version, str):
-                raise OsvError(f"{what}: range event versions must be strings")
-            events.append((kind, version))
-        ranges.append((r["type"], tuple(events)))
+    for r in _list(item.get("ranges"), "ranges", what):
+        events = _events(r, what)  # checks that r is a range first
+        ranges.append((r["type"], events))
     severity = list(_severity(item.get("severity"), what))
     for specific in ("ecosystem_specific", "database_specific"):
         value = item.get(specific)

@@ -79,8 +79,10 @@ def parse_record(data: bytes, *, what: str) -> list[RecordEntry]:
         algorithm, digest = _hash(hash_field, where)
         size: int | None = None
         if size_field:
-            if not size_field.isdigit():
-                raise FormatError(f"{where}: size {size_field!r} is not a number")
+            # ASCII digits only: isdigit() also accepts "²", which int() refuses; and a
+            # bounded length, as int() refuses more than a few thousand digits.
+            if not (size_field.isascii() and size_field.isdigit()) or len(size_field) > 20:
+                raise FormatError(f"{where}: size {size_field[:32]!r} is not a number")
             size = int(size_field)
         entries.append(RecordEntry(path, algorithm, digest, size))
     return entries

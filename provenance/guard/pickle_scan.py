@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import pickletools
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,8 +207,8 @@ def _globals_in(data: bytes, where: str) -> tuple[int, list[str]]:
 
 def _npy_has_objects(data: bytes) -> bool:
     """True when a .npy header declares a dtype holding Python objects (stored pickled)."""
-    if len(data) < 10:
-        return True
+    if len(data) < 10 or (data[6] != 1 and len(data) < 12):
+        return True  # too short for its own header: unreadable, so refused
     major = data[6]
     if major == 1:
         length, start = struct.unpack("<H", data[8:10])[0], 10
@@ -216,19 +218,34 @@ def _npy_has_objects(data: bytes) -> bool:
     return "'O'" in header or '"O"' in header or "object" in header or "|O" in header
 
 
+# What reading a hostile zip member raises: damage, an encrypted member (RuntimeError), a
+# compression method zipfile lacks (NotImplementedError), corrupt deflate or LZMA data. A
+# member that cannot be read cannot be scanned: it is a finding, never a crash.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    zlib.error,
+    lzma.LZMAError,
+)
+
+
 def _scan_zip(source: Path | bytes, result: ScanResult) -> None:
     """Scan every pickle and NumPy member of a zip; tensor data members are not read."""
     try:
         archive = zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source))
-    except (zipfile.BadZipFile, OSError) as e:
+    except _ZIP_ERRORS as e:  # NotImplementedError too: a zip version zipfile cannot read
         result.findings.append(f"{result.path}: not a readable zip archive ({e})")
         return
     try:
         with archive:
             for info in archive.infolist():
-                if not info.is_dir():
+                if not info.filename.endswith("/"):  # is_dir() fails on an empty name
                     _scan_member(archive, info, result)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except _ZIP_ERRORS as e:
         result.findings.append(f"{result.path}: a damaged zip archive ({e})")
 
 

@@ -227,6 +227,10 @@ def parse_policy(text: str, *, base: Path, source: str = "policy") -> Policy:
         raise PolicyError(f"{source}: {e.message}") from e
     except yaml.YAMLError as e:
         raise PolicyError(f"{source}: not valid YAML ({' '.join(str(e).split())})") from e
+    except RecursionError as e:  # PyYAML composes nested collections recursively
+        raise PolicyError(f"{source}: nested too deeply") from e
+    except ValueError as e:  # e.g. an integer beyond the interpreter's digit limit
+        raise PolicyError(f"{source}: unreadable value ({e})") from e
     try:
         return _policy(document, base, source)
     except PolicyError as e:

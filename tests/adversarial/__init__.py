@@ -1,0 +1,1 @@
+"""Adversarial tests: a seeded tamper campaign against a full chain, and an attack catalogue."""

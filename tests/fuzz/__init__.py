@@ -1,0 +1,1 @@
+"""Fuzzing of every parser of untrusted input (see README.md)."""
