@@ -30,11 +30,10 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# One table of every figure (bench/all.py). `make bench BENCH_FLAGS=--quick` for a smoke run;
+# the first full run also builds the 1M-entry ledger, kept for later runs.
 bench: install
-	$(BIN)/python bench/hashing.py
-	$(BIN)/python bench/ledger.py
-	$(BIN)/python bench/verify.py
-	$(BIN)/python bench/guard.py
+	$(BIN)/python bench/all.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) demo-workdir .mypy_cache .ruff_cache

@@ -9,22 +9,26 @@
   what the reads alone cost. Files are in the page cache after the first epoch, so what is
   measured is CPU overhead, the worst case for hashing; cold reads from disk only dilute it.
 
-Figures are printed, never asserted.
+Figures are printed, never asserted; ``--json`` prints them as one JSON document on stdout (the
+text goes to stderr), for ``bench/all.py``.
 
     python bench/guard.py [--gigabytes N] [--repeat N] [--files N] [--epochs N] [--workers 0,2]
+                          [--only scan|dataset] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from torch.utils.data import DataLoader
@@ -41,7 +45,7 @@ SIDE = 8  # images are SIDE x SIDE uint8
 CLASSES = 100
 
 
-def bench_scan(gigabytes: float, repeat: int) -> None:
+def bench_scan(gigabytes: float, repeat: int, out: TextIO) -> dict[str, Any]:
     floats = int(gigabytes * (1 << 30) / 4)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
@@ -59,8 +63,10 @@ def bench_scan(gigabytes: float, repeat: int) -> None:
             assert result.safe, result.findings
     print(
         f"scan a {size / (1 << 30):.2f} GiB torch checkpoint ({layers} tensors): "
-        f"median {statistics.median(times) * 1e3:.1f} ms over {repeat} runs (target < 1 s)"
+        f"median {statistics.median(times) * 1e3:.1f} ms over {repeat} runs (target < 1 s)",
+        file=out,
     )
+    return {"bytes": size, "median_ms": statistics.median(times) * 1e3, "runs": repeat}
 
 
 def decode(data: bytes, relpath: str) -> tuple[torch.Tensor, int]:
@@ -146,20 +152,26 @@ def epoch(dataset: Any, workers: int, loaders: dict[tuple[int, int], DataLoader[
     return elapsed
 
 
-def report(title: str, times: dict[str, list[float]], scale: float, unit: str) -> None:
+def report(
+    title: str, times: dict[str, list[float]], scale: float, unit: str, out: TextIO
+) -> dict[str, dict[str, float]]:
     """Print median and minimum per reader, each against the ``open().read()`` baseline."""
     base = times["open().read()"]
-    print(title)
+    print(title, file=out)
+    figures = {}
     for name, samples in times.items():
         median, fastest = statistics.median(samples), min(samples)
         print(
             f"  {name:<18} median {median * scale:7.2f} {unit} "
             f"({(median / statistics.median(base) - 1) * 100:+6.1f}%)   "
-            f"min {fastest * scale:7.2f} {unit} ({(fastest / min(base) - 1) * 100:+6.1f}%)"
+            f"min {fastest * scale:7.2f} {unit} ({(fastest / min(base) - 1) * 100:+6.1f}%)",
+            file=out,
         )
+        figures[name] = {"median_s": median, "min_s": fastest}
+    return figures
 
 
-def bench_dataset(files: int, epochs: int, workers: Sequence[int]) -> None:
+def bench_dataset(files: int, epochs: int, workers: Sequence[int], out: TextIO) -> dict[str, Any]:
     torch.set_num_threads(1)  # per-sample work is tiny; intra-op threads only add noise
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
@@ -171,8 +183,10 @@ def bench_dataset(files: int, epochs: int, workers: Sequence[int]) -> None:
         print(
             f"verified_dataset over {len(verified):,} files of {SIDE * SIDE} B (hash all, "
             f"verify the chain; once): {setup * 1e3:.0f} ms; "
-            f"the handle pickles to {len(pickle.dumps(verified)) / 1024:.0f} KiB"
+            f"the handle pickles to {len(pickle.dumps(verified)) / 1024:.0f} KiB",
+            file=out,
         )
+        figures: dict[str, Any] = {"files": len(verified), "epochs": epochs, "setup_s": setup}
         readers: dict[str, Any] = {
             "open().read()": PlainFiles(str(root), verified.files),
             "os.read, no check": BareReads(str(root), verified.files),
@@ -189,22 +203,26 @@ def bench_dataset(files: int, epochs: int, workers: Sequence[int]) -> None:
                 for relpath in verified.files:
                     read(relpath)
                 read_times[name].append((time.perf_counter() - start) / len(verified))
-        report(f"reads alone (no decode, no DataLoader), {epochs} passes:", read_times, 1e6, "us")
+        figures["reads"] = report(
+            f"reads alone (no decode, no DataLoader), {epochs} passes:", read_times, 1e6, "us", out
+        )
         for count in workers:
             loaders: dict[tuple[int, int], DataLoader[Any]] = {}
             times: dict[str, list[float]] = {name: [] for name in names}
             for n in range(epochs):
                 for name in names[n % 3 :] + names[: n % 3]:
                     times[name].append(epoch(readers[name], count, loaders))
-            report(
+            figures[f"epoch_workers_{count}"] = report(
                 f"DataLoader epoch (decode to float tensors, batch 64), "
                 f"num_workers={count}, {epochs} epochs:",
                 times,
                 1e3,
                 "ms",
+                out,
             )
             del loaders
-        print("(% against open().read(); target for VerifiedFiles: <= +5%)")
+        print("(% against open().read(); target for VerifiedFiles: <= +5%)", file=out)
+    return figures
 
 
 def _ints(text: str) -> list[int]:
@@ -219,11 +237,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--workers", type=_ints, default=[0, 2], help="e.g. 0,2")
     parser.add_argument("--only", choices=["scan", "dataset"])
+    parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
     args = parser.parse_args(argv)
+    out = sys.stderr if args.json else sys.stdout
+    document: dict[str, Any] = {}
     if args.only != "dataset":
-        bench_scan(args.gigabytes, args.repeat)
+        document["scan"] = bench_scan(args.gigabytes, args.repeat, out)
     if args.only != "scan":
-        bench_dataset(args.files, args.epochs, args.workers)
+        document["dataset"] = bench_dataset(args.files, args.epochs, args.workers, out)
+    if args.json:
+        print(json.dumps(document))
 
 
 if __name__ == "__main__":

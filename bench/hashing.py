@@ -1,4 +1,5 @@
-"""Hashing throughput: ``provenance digest`` against single-threaded hashlib and sha256sum.
+"""Hashing throughput: ``provenance digest`` against single-threaded hashlib, sha256sum and
+model_signing.
 
 Three workloads, as named in the project's targets:
 
@@ -11,16 +12,21 @@ Every method runs as its own process on a warm page cache: each is run once unti
 methods are timed in turn, ``--repeat`` rounds, and the median is reported. The library and
 the one-thread hashlib loop are timed inside their process (hashing throughput, without the
 interpreter's start-up); the CLI and coreutils (``find | xargs sha256sum``) are timed from
-outside, start-up included, as a user runs them. Figures are printed, never asserted: this is
-a measurement, not a test.
+outside, start-up included, as a user runs them. When ``model_signing`` is installed, its
+hashing -- ``model_signing.hashing.hash``, the default serialization of a model into a manifest
+of per-file SHA-256 digests, the same work as ours -- is timed in its process too. Figures are
+printed, never asserted: this is a measurement, not a test. ``--json`` prints them as one JSON
+document on stdout (the table goes to stderr), for ``bench/all.py``.
 
-    python bench/hashing.py [--dir DIR] [--repeat N] [--quick]
+    python bench/hashing.py [--dir DIR] [--repeat N] [--quick] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -32,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MiB = 1 << 20
 
@@ -142,6 +149,8 @@ def methods(path: Path, single_file: bool) -> dict[str, list[str]]:
         "hashlib 1 thread": [*me, "--hashlib-baseline", target],
         "sha256sum": sha256sum,
     }
+    if importlib.util.find_spec("model_signing") is not None:
+        methods["model_signing"] = [*me, "--model-signing", target]
     if not single_file:
         # The ceiling for any design on this machine: one hashlib process per core, each
         # given its share of the top directories up front, with nothing to coordinate.
@@ -159,6 +168,15 @@ def library(algorithm: str, path: Path) -> None:
 
     start = time.perf_counter()
     digest_path(path, algorithm=Algorithm(algorithm))
+    print(f"seconds={time.perf_counter() - start}")
+
+
+def model_signing_hash(path: Path) -> None:
+    """Time ``model_signing.hashing.hash`` (its default: a manifest of per-file SHA-256)."""
+    import model_signing.hashing
+
+    start = time.perf_counter()
+    model_signing.hashing.hash(path)
     print(f"seconds={time.perf_counter() - start}")
 
 
@@ -194,33 +212,45 @@ def machine() -> str:
     )
 
 
+def helper(args: argparse.Namespace) -> bool:
+    """Run one timed method in this process, if the arguments name one; True if so."""
+    if args.model_signing is not None:
+        model_signing_hash(args.model_signing)
+    elif args.hashlib_baseline is not None:
+        baseline(args.hashlib_baseline)
+    elif args.hashlib_share is not None:
+        index, shares, path = args.hashlib_share
+        hashlib_baseline(Path(path), (int(index), int(shares)))
+    elif args.library is not None:
+        library(args.library[0], Path(args.library[1]))
+    else:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, help="where to generate the data (kept for reuse)")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds (median reported)")
     parser.add_argument("--quick", action="store_true", help="small workloads, for a smoke run")
+    parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
     parser.add_argument("--hashlib-baseline", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--hashlib-share", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--library", nargs=2, metavar=("ALGORITHM", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--model-signing", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.hashlib_baseline is not None:
-        baseline(args.hashlib_baseline)
-        return
-    if args.hashlib_share is not None:
-        index, shares, path = args.hashlib_share
-        hashlib_baseline(Path(path), (int(index), int(shares)))
-        return
-    if args.library is not None:
-        library(args.library[0], Path(args.library[1]))
+    if helper(args):
         return
 
     root = args.dir or Path(tempfile.gettempdir()) / "ml-provenance-bench"
     workloads = QUICK if args.quick else FULL
-    print(f"machine: {machine()}")
-    print(f"data: {root} (warm page cache; median of {args.repeat} rounds per method)\n")
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout carries only the JSON
+    print(f"machine: {machine()}", file=out)
+    print(f"data: {root} (warm page cache; median of {args.repeat} rounds per method)\n", file=out)
     header = f"{'workload':<27}{'method':<18}{'median s':>9}{'MB/s':>9}{'files/s':>10}"
-    print(header + f"{'x hashlib':>11}{'x sha256sum':>13}{'peak RSS':>10}")
+    print(header + f"{'x hashlib':>11}{'x sha256sum':>13}{'peak RSS':>10}", file=out)
     verdicts: list[str] = []
+    document: dict[str, Any] = {"machine": machine(), "repeat": args.repeat, "workloads": []}
     for workload in workloads:
         path = generate(root, workload)
         commands = methods(path, workload.files == 1)
@@ -242,8 +272,21 @@ def main() -> None:
                 f"{total_mb / seconds:>9.0f}{workload.files / seconds:>10.0f}"
                 f"{median['hashlib 1 thread'] / seconds:>10.2f}x"
                 f"{median['sha256sum'] / seconds:>12.2f}x"
-                f"{rss[name] / 1024:>8.0f} MB"
+                f"{rss[name] / 1024:>8.0f} MB",
+                file=out,
             )
+        document["workloads"].append(
+            {
+                "key": workload.key,
+                "title": workload.title,
+                "files": workload.files,
+                "bytes": workload.files * workload.size,
+                "methods": {
+                    name: {"median_s": median[name], "peak_rss_mb": rss[name] / 1024}
+                    for name in commands
+                },
+            }
+        )
         ours = median["library sha256"]
         if workload.key == "a":
             ratio = median["hashlib 1 thread"] / ours
@@ -260,8 +303,10 @@ def main() -> None:
                 f"(c) peak RSS of the CLI process: {rss['CLI sha256'] / 1024:.0f} MB"
                 " (target < 150 MB; a hashing worker process adds its own, ~25 MB)"
             )
-        print()
-    print("\n".join(verdicts))
+        print(file=out)
+    print("\n".join(verdicts), file=out)
+    if args.json:
+        print(json.dumps(document))
 
 
 if __name__ == "__main__":

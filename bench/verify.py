@@ -2,14 +2,16 @@
 
 The artifact is given by digest, so no file is hashed: what is measured is finding the
 attestations in the ledger, verifying their signatures, evaluating the policy and walking the
-inputs. Target: < 200 ms. Figures are printed, never asserted.
+inputs. Target: < 200 ms. Figures are printed, never asserted; ``--json`` prints them as one
+JSON document instead, for ``bench/all.py``.
 
-    python bench/verify.py [--unrelated N] [--depth N] [--repeat N]
+    python bench/verify.py [--unrelated N] [--depth N] [--repeat N] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--unrelated", type=int, default=1_000)
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
     args = parser.parse_args()
     signer = KeySigner.generate()
     policy = parse_policy(
@@ -76,6 +79,10 @@ rules:
             report = verify(digest(1), evidence, policy)
             times.append(time.perf_counter() - start)
             assert report.trusted
+    if args.json:
+        figures = {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3}
+        print(json.dumps(figures | {"depth": args.depth, "unrelated": args.unrelated}))
+        return
     print(
         f"verify a chain of depth {args.depth} among {args.unrelated:,} unrelated attestations: "
         f"median {statistics.median(times) * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms "

@@ -312,8 +312,8 @@ def training_run(
     signer = _key_signer(key, project.keys_dir / "default.key")
     paths = [Path(m) for m in materials]
     environment = describe(sys.executable)
-    if bundle is not None:
-        evidence: Any = BundleFileEvidence(Path(bundle))
+
+    def check(evidence: Any) -> tuple[list[VerifiedMaterial], bool]:
         verified = verify_materials(
             paths,
             policy=loaded,
@@ -322,19 +322,13 @@ def training_run(
             offline=offline,
             allow_ignored=allow_ignored,
         )
-        attested = is_attested(environment.digest, evidence)
+        return verified, is_attested(environment.digest, evidence)
+
+    if bundle is not None:
+        verified, attested = check(BundleFileEvidence(Path(bundle)))
     else:
         with Ledger(project.ledger_path) as ledger:
-            evidence = LedgerEvidence(ledger)
-            verified = verify_materials(
-                paths,
-                policy=loaded,
-                evidence=evidence,
-                at=at,
-                offline=offline,
-                allow_ignored=allow_ignored,
-            )
-            attested = is_attested(environment.digest, evidence)
+            verified, attested = check(LedgerEvidence(ledger))
     if os.environ.get("PYTHONPATH"):
         attested = False  # modules from outside the described environment can be imported
     run = TrainingRun(

@@ -48,7 +48,6 @@ from provenance.errors import Error, RefusedError
 from provenance.policy.model import Policy
 from provenance.predicates.dataset import DATASET_PREDICATE
 from provenance.predicates.evaluation import EVALUATION_PREDICATE
-from provenance.predicates.oms import vouched_digests
 from provenance.predicates.sbom import CYCLONEDX_PREDICATE
 from provenance.predicates.training import (
     ROLE_ENVIRONMENT_SBOM,
@@ -58,7 +57,7 @@ from provenance.predicates.training import (
     source_of,
 )
 from provenance.statement import Statement
-from provenance.verify.core import Node, Report, verify
+from provenance.verify.core import Node, Report, statements_about, verify
 
 if TYPE_CHECKING:
     from cyclonedx.model import ExternalReference, HashType, Property
@@ -96,19 +95,6 @@ class MlBom:
 
 
 # -- which statements the policy accepted ----------------------------------------------------
-
-
-def _binding(evidence: Any, digest: Digest) -> list[tuple[Bundle, Statement]]:
-    """The statements in ``evidence`` that themselves bind ``digest`` (as the verifier reads)."""
-    found: list[tuple[Bundle, Statement]] = []
-    for bundle in evidence.about(digest):
-        try:
-            statement = bundle.statement
-        except Error:
-            continue
-        if statement.names(digest) or digest in vouched_digests(statement):
-            found.append((bundle, statement))
-    return found
 
 
 def accepted_statements(
@@ -374,7 +360,9 @@ class _Builder:
         """
         evaluations = [s for _, s in accepted if s.predicate_type == EVALUATION_PREDICATE]
         present = [
-            s for _, s in _binding(self.evidence, model) if s.predicate_type == EVALUATION_PREDICATE
+            s
+            for _, s in statements_about(self.evidence, model)
+            if s.predicate_type == EVALUATION_PREDICATE
         ]
         if len(present) > len(evaluations):
             self.notes.append(
@@ -662,7 +650,7 @@ def describe_model(
     OMS signature): an ML-BOM describes a training run the policy vouches for. ``directory``
     says the model is a directory, so that its hash is a manifest root digest.
     """
-    if not any(is_training(s) for _, s in _binding(evidence, digest)):
+    if not any(is_training(s) for _, s in statements_about(evidence, digest)):
         raise BomRefusedError(
             f"{digest}: no SLSA training provenance names this model",
             hint="train it with 'provenance run', or give the --bundle that holds its chain",

@@ -48,7 +48,7 @@ from provenance.digest.algorithms import Digest
 from provenance.errors import Error
 from provenance.policy.model import KIND_PREDICATES, SLSA_PROVENANCE_V02, KeyRoot, Policy
 from provenance.predicates.dataset import DATASET_PREDICATE
-from provenance.predicates.oms import OMS_PREDICATE, vouched_digests
+from provenance.predicates.oms import OMS_PREDICATE
 from provenance.predicates.training import (
     ROLE_ENVIRONMENT,
     ROLE_SOURCE,
@@ -56,7 +56,7 @@ from provenance.predicates.training import (
     TRAINING_BUILD_TYPE,
 )
 from provenance.statement import Statement
-from provenance.verify.core import Check, Node, Report, inputs_of, signed_time
+from provenance.verify.core import Check, Node, Report, inputs_of, signed_time, statements_about
 from provenance.verify.signers import policy_signer
 
 Verdict = Literal["trusted", "refused", "input-refused", "warned", "unverified", "info"]
@@ -252,7 +252,7 @@ def unverified_report(digest: Digest, evidence: Any, *, max_depth: int = 16) -> 
         node = Node(current)
         if current in path or len(path) >= max_depth:
             return node
-        statements = _statements(evidence, current)
+        statements = statements_about(evidence, current)
         types = {st.predicate_type for _, st in statements}
         kinds = [k for k, predicates in KIND_PREDICATES.items() if types & set(predicates)]
         node.kind = "+".join(kinds) if kinds else None
@@ -269,19 +269,6 @@ def unverified_report(digest: Digest, evidence: Any, *, max_depth: int = 16) -> 
         return node
 
     return Report(walk(digest, ()))
-
-
-def _statements(evidence: Any, digest: Digest) -> list[tuple[Bundle, Statement]]:
-    """The statements that bind ``digest`` (the verifier's rule: an index can lie)."""
-    found: list[tuple[Bundle, Statement]] = []
-    for bundle in evidence.about(digest):
-        try:
-            statement = bundle.statement
-        except Error:
-            continue
-        if statement.names(digest) or digest in vouched_digests(statement):
-            found.append((bundle, statement))
-    return found
 
 
 def _own_verdict(node: Node, judged: bool) -> Verdict:
@@ -338,7 +325,7 @@ class _Builder:
             # A name a trusted signer gave, else (for a refused node) the one claimed.
             claimed = [
                 s.name
-                for _, st in _statements(self.evidence, node.digest)
+                for _, st in statements_about(self.evidence, node.digest)
                 for s in st.subjects
                 if s.matches(node.digest) and s.name
             ]
@@ -357,7 +344,7 @@ class _Builder:
 
     def _attestations(self, digest: Digest, shown: LineageNode) -> None:
         extra = 0
-        for bundle, statement in _statements(self.evidence, digest):
+        for bundle, statement in statements_about(self.evidence, digest):
             info = self.describe(bundle, statement, shown.kind)
             kind = statement.predicate_type
             if kind == DATASET_PREDICATE:

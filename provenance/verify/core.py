@@ -338,6 +338,24 @@ def _inconsistent(statement: Statement) -> str | None:
     return None
 
 
+def statements_about(evidence: Any, digest: Digest) -> list[tuple[Bundle, Statement]]:
+    """The statements ``evidence`` has about ``digest``, as the verifier reads them.
+
+    Evidence is an index, and indexes can be wrong or forged: only a statement that itself
+    binds this digest (as a subject, or as a single-file model signature's file) says
+    anything about it. A bundle that holds no in-toto statement says nothing.
+    """
+    found: list[tuple[Bundle, Statement]] = []
+    for bundle in evidence.about(digest):
+        try:
+            statement = bundle.statement
+        except Error:
+            continue
+        if statement.names(digest) or digest in vouched_digests(statement):
+            found.append((bundle, statement))
+    return found
+
+
 class _Walker:
     def __init__(self, evidence: Any, policy: Policy, at: dt.datetime, offline: bool) -> None:
         self.evidence = evidence
@@ -427,21 +445,7 @@ class _Walker:
         return node
 
     def _statements(self, digest: Digest) -> list[tuple[Bundle, Statement]]:
-        """The statements the evidence has about ``digest``.
-
-        Evidence is an index, and indexes can be wrong or forged: only a statement that itself
-        binds this digest (as a subject, or as a single-file model signature's file) says
-        anything about it. A bundle that holds no in-toto statement says nothing.
-        """
-        found: list[tuple[Bundle, Statement]] = []
-        for bundle in self.evidence.about(digest):
-            try:
-                statement = bundle.statement
-            except Error:
-                continue
-            if statement.names(digest) or digest in vouched_digests(statement):
-                found.append((bundle, statement))
-        return found
+        return statements_about(self.evidence, digest)
 
     @staticmethod
     def _kinds(statements: list[tuple[Bundle, Statement]]) -> list[str]:
