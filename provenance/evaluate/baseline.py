@@ -107,7 +107,7 @@ def trusted_for_evaluations(policy: Policy, *, offline: bool = True) -> BundleFi
     policy with no such requirement trusts its roots in general for nothing more specific, so
     every root it names counts. Revoked attestations and revoked keys never count.
     """
-    from provenance.policy.model import KeyRoot
+    from provenance.verify.core import signed_by_root
 
     names = {
         name
@@ -121,22 +121,7 @@ def trusted_for_evaluations(policy: Policy, *, offline: bool = True) -> BundleFi
     def trusted(bundle: Bundle) -> bool:
         if bundle.attestation_id in policy.revoked_attestations:
             return False
-        for root in roots:
-            try:
-                if isinstance(root, KeyRoot):
-                    if bundle.keyless or root.key.key_id in policy.revoked_keys:
-                        continue
-                    bundle.verify_with_key(root.key, hint_must_match=False)
-                else:
-                    if not bundle.keyless:
-                        continue
-                    from provenance.signing import sigstore
-
-                    sigstore.verify(bundle, root.identity, instance=root.instance, offline=offline)
-            except Error:
-                continue
-            return True
-        return False
+        return any(signed_by_root(bundle, root, policy, offline) is None for root in roots)
 
     return trusted
 

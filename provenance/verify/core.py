@@ -144,8 +144,9 @@ def _signer_of(root: Root) -> object:
     return ("sigstore", root.identity, root.instance)
 
 
-def _signed_by_root(bundle: Bundle, root: Root, policy: Policy, offline: bool) -> str | None:
-    """None if ``bundle`` is signed as ``root`` says, else why not."""
+def signed_by_root(bundle: Bundle, root: Root, policy: Policy, offline: bool) -> str | None:
+    """None if ``bundle`` is signed as ``root`` says (and the root's key is not revoked), else
+    why not. The one place that decides it: reports and exports ask this too."""
     if isinstance(root, KeyRoot):
         return _signed_by_key(bundle, root, policy)
     return _signed_by_identity(bundle, root, offline)
@@ -476,7 +477,7 @@ class _Walker:
                 reasons.append(f"attestation {bundle.attestation_id[:16]} is revoked")
                 continue
             roots = [self.policy.roots[name] for name in requirement.signed_by]
-            why_not = [_signed_by_root(bundle, root, self.policy, self.offline) for root in roots]
+            why_not = [signed_by_root(bundle, root, self.policy, self.offline) for root in roots]
             by = [root.name for root, why in zip(roots, why_not, strict=True) if why is None]
             if not by:
                 reasons.append("; ".join(w for w in why_not if w))

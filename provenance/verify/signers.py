@@ -11,8 +11,8 @@ bundles and a Sigstore root only keyless ones, and the key hint is never taken a
 from __future__ import annotations
 
 from provenance.bundle import Bundle
-from provenance.errors import Error
-from provenance.policy.model import KeyRoot, Policy
+from provenance.policy.model import Policy
+from provenance.verify.core import signed_by_root
 
 
 def policy_signer(
@@ -23,20 +23,8 @@ def policy_signer(
     if bundle.attestation_id in policy.revoked_attestations:
         return None, "revoked by the policy"
     for name, root in policy.roots.items():
-        try:
-            if isinstance(root, KeyRoot):
-                if bundle.keyless or root.key.key_id in policy.revoked_keys:
-                    continue
-                bundle.verify_with_key(root.key, hint_must_match=False)
-            else:
-                if not bundle.keyless:
-                    continue
-                from provenance.signing import sigstore
-
-                sigstore.verify(bundle, root.identity, instance=root.instance, offline=offline)
-        except Error:
-            continue
-        return name, f"signature verifies under root {name}"
+        if signed_by_root(bundle, root, policy, offline) is None:
+            return name, f"signature verifies under root {name}"
     return None, "no root of the policy verifies this signature"
 
 
