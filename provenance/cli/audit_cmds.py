@@ -83,13 +83,12 @@ def lineage_for(
     """Verify ``artifact`` (when a policy is given) and build its lineage from the evidence."""
     import datetime as dt
 
-    from provenance.cli.common import project_and_ledger, subject
-    from provenance.cli.verify_cmds import _time
+    from provenance.cli.common import project_and_ledger, reference_time, subject
     from provenance.fsutil import read_limited
     from provenance.policy.load import MAX_POLICY_BYTES, load_policy
     from provenance.report.lineage import ReleaseInfo, build_lineage, unverified_report
     from provenance.verify.core import verify
-    from provenance.verify.evidence import BundleFileEvidence, LedgerEvidence
+    from provenance.verify.evidence import MAX_EVIDENCE_BYTES, JsonLinesEvidence, LedgerEvidence
 
     policy = load_policy(policy_path) if policy_path is not None else None
     policy_bytes = (
@@ -97,13 +96,14 @@ def lineage_for(
         if policy_path is not None
         else None
     )
-    when = _time(at) or dt.datetime.now(dt.timezone.utc)
+    when = reference_time(at) or dt.datetime.now(dt.timezone.utc)
     ledger = None
     release = None
     if bundle is not None:
-        file_evidence = BundleFileEvidence(bundle)
+        data = read_limited(bundle, MAX_EVIDENCE_BYTES, what="evidence")  # read once
+        file_evidence = JsonLinesEvidence(data, source=str(bundle))
         evidence: Any = file_evidence
-        sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
+        sha256 = hashlib.sha256(data).hexdigest()
         release = ReleaseInfo(
             bundle.name,
             sha256,

@@ -51,18 +51,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run_bom(args: argparse.Namespace) -> int:
     """Verify, describe, check against the schema, write."""
-    from provenance.cli.common import project_and_ledger, subject, write_out
+    from provenance.cli.common import open_evidence, subject, write_out
     from provenance.interop.mlbom import describe_model, validate_bom
     from provenance.policy.load import load_policy
-    from provenance.verify.evidence import BundleFileEvidence, LedgerEvidence
 
     policy = load_policy(args.policy)
-    ledger = None
-    if args.bundle is not None:
-        evidence: Any = BundleFileEvidence(args.bundle)
-    else:
-        _, ledger = project_and_ledger()
-        evidence = LedgerEvidence(ledger)
+    evidence, ledger = open_evidence(args.bundle)
     try:
         digest, manifest = subject(args.model)
         result = describe_model(

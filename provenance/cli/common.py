@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import sys
@@ -172,3 +173,27 @@ def write_out(data: bytes, output: Path | None) -> None:
         sys.stdout.buffer.flush()
     else:
         atomic_write(output, data)
+
+
+def reference_time(text: str | None) -> dt.datetime | None:
+    """``--at TIME`` (RFC 3339 with a zone) as a datetime; None for now."""
+    if text is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageError(f"--at {text!r} is not an RFC 3339 time") from e
+    if parsed.tzinfo is None:
+        raise UsageError(f"--at {text!r} needs a time zone (e.g. Z)")
+    return parsed
+
+
+def open_evidence(bundle: Path | None) -> tuple[Any, Ledger | None]:
+    """Evidence from ``--bundle`` (a release or export file), else from the project's ledger,
+    which is returned too so that the caller closes it."""
+    from provenance.verify.evidence import BundleFileEvidence, LedgerEvidence
+
+    if bundle is not None:
+        return BundleFileEvidence(bundle), None
+    _, ledger = project_and_ledger()
+    return LedgerEvidence(ledger), ledger

@@ -59,13 +59,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run_export_intoto(args: argparse.Namespace) -> int:
     """Verify, plan, sign, write."""
-    from provenance.cli.common import load_signer, subject
-    from provenance.cli.verify_cmds import _time
+    from provenance.cli.common import load_signer, open_evidence, reference_time, subject
     from provenance.interop.intoto import plan_export, write_export
     from provenance.policy.load import load_policy
     from provenance.project import find_project
     from provenance.verify.core import verify
-    from provenance.verify.evidence import BundleFileEvidence, LedgerEvidence
 
     if not 1 <= args.expires <= 3650:
         raise UsageError("--expires takes 1 to 3650 days")
@@ -77,19 +75,12 @@ def run_export_intoto(args: argparse.Namespace) -> int:
         policy_path = project.state_dir / "policy.yaml"
     policy = load_policy(policy_path)
     signer = load_signer(args.key, args.public_key, project)
-    ledger = None
-    if args.bundle is not None:
-        evidence: Any = BundleFileEvidence(args.bundle)
-    else:
-        from provenance.cli.common import project_and_ledger
-
-        _, ledger = project_and_ledger()
-        evidence = LedgerEvidence(ledger)
+    evidence, ledger = open_evidence(args.bundle)
     try:
         digest, manifest = subject(args.model)
         if not Path(args.model).exists():
             raise UsageError("MODEL must be the model's path: the links record files by path")
-        report = verify(digest, evidence, policy, at=_time(args.at), offline=args.offline)
+        report = verify(digest, evidence, policy, at=reference_time(args.at), offline=args.offline)
         plan = plan_export(
             report,
             evidence,

@@ -130,14 +130,14 @@ def _verify_release(
     args: argparse.Namespace, ledger: Ledger, release: Release, source: str
 ) -> bool:
     """Verify from the release's own bytes; refuse unless trusted and equal to the ledger's."""
-    from provenance.cli.verify_cmds import _time
+    from provenance.cli.common import reference_time
     from provenance.policy.load import load_policy
     from provenance.verify.core import verify
     from provenance.verify.evidence import JsonLinesEvidence, LedgerEvidence
     from provenance.verify.render import render_text
 
     policy = load_policy(args.policy)
-    at = _time(args.at) or dt.datetime.now(dt.timezone.utc)
+    at = reference_time(args.at) or dt.datetime.now(dt.timezone.utc)
     evidence = JsonLinesEvidence(release.data, source=source)
     report = verify(release.artifact, evidence, policy, at=at, offline=args.offline)
     if not report.trusted:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
 
 from provenance.cli.common import print_json
-from provenance.errors import EXIT_OK, EXIT_REFUSED, UsageError
+from provenance.errors import EXIT_OK, EXIT_REFUSED
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -44,37 +43,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     verify.set_defaults(handler=run_verify)
 
 
-def _time(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise UsageError(f"--at {text!r} is not an RFC 3339 time") from e
-    if parsed.tzinfo is None:
-        raise UsageError(f"--at {text!r} needs a time zone (e.g. Z)")
-    return parsed
-
-
 def run_verify(args: argparse.Namespace) -> int:
     """Verify and report."""
-    from provenance.cli.common import project_and_ledger, subject
+    from provenance.cli.common import open_evidence, reference_time, subject
     from provenance.digest import build_manifest
     from provenance.policy.load import load_policy
     from provenance.verify.core import closest_attested, verify
-    from provenance.verify.evidence import BundleFileEvidence, LedgerEvidence
     from provenance.verify.render import render_text, report_json
 
     policy = load_policy(args.policy)
-    ledger = None
-    if args.bundle is not None:
-        evidence: Any = BundleFileEvidence(args.bundle)
-    else:
-        _, ledger = project_and_ledger()
-        evidence = LedgerEvidence(ledger)
+    evidence, ledger = open_evidence(args.bundle)
     try:
         digest, local = subject(args.artifact)
-        report = verify(digest, evidence, policy, at=_time(args.at), offline=args.offline)
+        report = verify(digest, evidence, policy, at=reference_time(args.at), offline=args.offline)
         if not report.trusted and local is not None and not evidence.about(digest):
             closest = closest_attested(local, evidence)
             if closest is not None and closest[0].ignore != local.ignore:
