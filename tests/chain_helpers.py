@@ -36,6 +36,7 @@ DATA = {
     "test/0.csv": b"x,label\n3,0\n",
 }
 TEST_RESULT = "https://in-toto.io/attestation/test-result/v0.1"
+EVALUATION = "https://ml-provenance.dev/attestation/evaluation/v1"
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -124,7 +125,9 @@ def attest_test_result(
     """Sign an in-toto test result (screening of a dataset, evaluation of a model)."""
     predicate = {
         "result": result,
-        "configuration": [{"name": "checks", "uri": "https://example.org/checks/v1"}],
+        "configuration": [
+            {"name": "data-screening", "uri": "https://ml-provenance.dev/checks/data-screening/v1"}
+        ],
         "passedTests": ["schema", "ranges"],
         "warnedTests": [],
         "failedTests": [] if result == "PASSED" else ["backdoor-probe"],
@@ -214,3 +217,19 @@ def page_structure(page: str) -> PageStructure:
 
     Parser().feed(page)
     return found
+
+
+def attest_evaluation(capsys: pytest.CaptureFixture[str], subject: str, *, collapsed: bool) -> None:
+    """Sign an evaluation of a model whose backdoor probe did or did not collapse a class."""
+    predicate = {
+        "model": {"name": subject},
+        "metrics": {"accuracy": 0.97},
+        "probe": {"collapsed": [{"target": 3}] if collapsed else []},
+        "evaluatedAt": "2026-11-27T00:00:00Z",
+    }
+    path = Path(f"{subject.replace('/', '_')}.evaluation.json")
+    path.write_text(json.dumps(predicate))
+    code, _, err = cli(
+        capsys, "attest", subject, "--predicate-type", EVALUATION, "--predicate", str(path)
+    )
+    assert code == 0, err

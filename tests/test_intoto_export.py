@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.chain_helpers import Chain, attest_test_result, attestation_id, build_chain, cli
+from tests.chain_helpers import (
+    Chain,
+    attest_evaluation,
+    attest_test_result,
+    attestation_id,
+    build_chain,
+    cli,
+)
 
 IN_TOTO_VERIFY = Path(sys.executable).parent / "in-toto-verify"
 pytestmark = pytest.mark.skipif(
@@ -106,7 +113,7 @@ def test_the_layout_chains_each_step_to_the_one_before(
     chain: Chain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     attest_test_result(capsys, "data", "PASSED")  # screening
-    attest_test_result(capsys, "model.bin", "PASSED")  # evaluation
+    attest_evaluation(capsys, "model.bin", collapsed=False)
     out = tmp_path / "in-toto"
     document = export(capsys, out)
     assert document["steps"] == ["ingest", "screen", "train", "evaluate"]
@@ -161,19 +168,31 @@ def test_hostile_paths_in_training_provenance_are_refused(
         cli(capsys, "verify", "model.bin", "--policy", str(chain.policy), "--format", "json")[1]
     )["root"]["inputs"][0]["digest"]
     algorithm, value = digest.split(":")
+    # Newer than the real provenance and accepted by the policy, so it is the one exported.
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     predicate = {
         "buildDefinition": {
-            "buildType": "https://example.org/other",
+            "buildType": "https://ml-provenance.dev/buildtypes/training/v1",
             "externalParameters": {},
             "resolvedDependencies": [
                 {
                     "name": "../../etc",
                     "digest": {algorithm: value},
                     "annotations": {"role": "material"},
-                }
+                },
+                {
+                    "name": "source",
+                    "digest": {"gitCommit": commit},
+                    "annotations": {"role": "source", "dirty": False},
+                },
             ],
         },
-        "runDetails": {"builder": {"id": "https://example.org/builder"}},
+        "runDetails": {
+            "builder": {"id": "https://example.org/builder"},
+            "metadata": {"finishedOn": "2099-01-01T00:00:00Z"},
+        },
     }
     (tmp_path / "p.json").write_text(json.dumps(predicate))
     code, _, err = cli(
@@ -189,3 +208,14 @@ def test_hostile_paths_in_training_provenance_are_refused(
     code, _, err = cli(capsys, "export", "in-toto", "model.bin", "--out", str(tmp_path / "o"))
     assert code == 2 and "not a safe relative path" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_steps_come_only_from_the_newest_successful_results(
+    chain: Chain, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A later failed screening, an evaluation whose probe collapsed a class, or a test result
+    of another check are no step done well: the layout leaves those steps out."""
+    attest_test_result(capsys, "data", "PASSED")
+    attest_test_result(capsys, "data", "FAILED")  # newer: supersedes the pass
+    attest_evaluation(capsys, "model.bin", collapsed=True)
+    assert export(capsys, tmp_path / "x")["steps"] == ["ingest", "train"]

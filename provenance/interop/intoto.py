@@ -44,9 +44,11 @@ from provenance.digest.manifest import FileEntry, Manifest, SymlinkEntry
 from provenance.digest.paths import check_relative_path
 from provenance.errors import Error, InputError, RefusedError, UnsafePathError
 from provenance.policy.model import Policy
+from provenance.predicates.screening import SCREENING_CHECK
+from provenance.predicates.test_result import TEST_RESULT_PREDICATE
 from provenance.predicates.training import ROLE_MATERIAL, SLSA_PROVENANCE_V1
 from provenance.statement import Statement
-from provenance.verify.core import Report
+from provenance.verify.core import Report, signed_time
 from provenance.verify.signers import policy_signer
 
 if TYPE_CHECKING:
@@ -56,14 +58,8 @@ LAYOUT_FILE = "root.layout"
 INSPECTION = "verify-artifacts"
 # What in-toto's recorder leaves out of materials and products (in_toto.settings).
 _RECORDER_EXCLUDES = ("*.link*", "*.pyc", "*~")
-_SCREENING = (
-    "https://in-toto.io/attestation/test-result/v0.1",
-    "https://ml-provenance.dev/attestation/screening/v1",
-)
-_EVALUATION = (
-    "https://ml-provenance.dev/attestation/evaluation/v1",
-    "https://in-toto.io/attestation/test-result/v0.1",
-)
+_SCREENING = ("https://in-toto.io/attestation/test-result/v0.1",)  # the screening verdict
+_EVALUATION = ("https://ml-provenance.dev/attestation/evaluation/v1",)
 
 Artifacts = dict[str, dict[str, str]]
 
@@ -158,18 +154,40 @@ def _statements(evidence: Any, digest: Digest) -> list[tuple[Any, Statement]]:
     return found
 
 
-def _trusted(
+def _succeeded(
     evidence: Any, digest: Digest, types: Sequence[str], policy: Policy, offline: bool
-) -> list[Statement]:
-    """Statements of ``types`` about ``digest`` that a root of the policy signed and that do
-    not report a failure (a failed screening or evaluation is no step that happened well)."""
-    return [
-        st
-        for bundle, st in _statements(evidence, digest)
+) -> bool:
+    """Whether the newest result of ``types`` about ``digest`` that a root of the policy signed
+    reports success: a screening that PASSED or only WARNED, an evaluation whose backdoor
+    probe ran and collapsed no class. Older results are superseded by newer ones (as the
+    verifier judges them), and a result that says nothing positive is no step done well."""
+    floor = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    signed = [
+        (bundle.log_time() or signed_time(st) or floor, index, st)
+        for index, (bundle, st) in enumerate(_statements(evidence, digest))
         if st.predicate_type in types
-        and st.predicate.get("result") != "FAILED"
+        and _is_result_of(st)
         and policy_signer(bundle, policy, offline=offline)[0]
     ]
+    if not signed:
+        return False
+    newest = max(signed, key=lambda row: (row[0], row[1]))[2]
+    if newest.predicate_type == TEST_RESULT_PREDICATE:
+        return newest.predicate.get("result") in ("PASSED", "WARNED")
+    probe = newest.predicate.get("probe")
+    collapsed = probe.get("collapsed") if isinstance(probe, Mapping) else None
+    return isinstance(collapsed, Sequence) and not isinstance(collapsed, str) and not collapsed
+
+
+def _is_result_of(statement: Statement) -> bool:
+    """A test result counts as a screening only if its configuration names the screening
+    check (an integrity check is a test result too); evaluations count as themselves."""
+    if statement.predicate_type != TEST_RESULT_PREDICATE:
+        return True
+    configuration = statement.predicate.get("configuration")
+    return isinstance(configuration, Sequence) and any(
+        isinstance(c, Mapping) and c.get("uri") == SCREENING_CHECK for c in configuration
+    )
 
 
 def _material_names(statement: Statement) -> dict[Digest, str]:
@@ -276,7 +294,8 @@ def plan_export(
     model_at = _artifact_path(model_path, "the model path")
     if not model_at:
         raise UnsafePathError("the model must be a file or directory below the root")
-    training = _trusted(evidence, digest, (SLSA_PROVENANCE_V1,), policy, offline)
+    # The training provenance the verifier accepted for this model, nothing else it found.
+    training = [st for _, st in report.root.accepted if st.predicate_type == SLSA_PROVENANCE_V1]
     if not training:
         raise ExportError(f"no training provenance signed by a trusted root names {digest}")
     names: dict[Digest, str] = {}
@@ -307,7 +326,7 @@ def plan_export(
         )
     ]
     data_from = "ingest"
-    if all(_trusted(evidence, d.digest, _SCREENING, policy, offline) for d in datasets):
+    if all(_succeeded(evidence, d.digest, _SCREENING, policy, offline) for d in datasets):
         unchanged = [*(_match(p, "ingest") for p in prefixes), ["DISALLOW", "*"]]
         steps.append(
             Step(
@@ -333,7 +352,7 @@ def plan_export(
             ],
         )
     )
-    if _trusted(evidence, digest, _EVALUATION, policy, offline):
+    if _succeeded(evidence, digest, _EVALUATION, policy, offline):
         steps.append(
             Step(
                 "evaluate",
