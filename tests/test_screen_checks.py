@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from provenance.errors import UsageError
+
 pytest.importorskip("sklearn")
 import numpy as np
 import yaml
@@ -251,7 +253,7 @@ def test_the_backdoor_check_reports_per_class_clustering_and_spectral_figures(
     ]
 
 
-def test_the_backdoor_check_is_skipped_without_torch(
+def test_a_backdoor_check_asked_for_without_torch_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import importlib.util
@@ -261,5 +263,33 @@ def test_the_backdoor_check_is_skipped_without_torch(
         importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
     )
     data = write_csv(tmp_path / "d" / "t.csv", table_rows(40))
-    screening = run_checks(data.parent, schema_of(TABLE_SCHEMA), backdoor=True)
-    assert screening.skipped["backdoor"].startswith("torch is not installed")
+    # Asked for and unable to run: an error, never a verdict that reads as if it had run.
+    with pytest.raises(UsageError, match=r"backdoor \(torch is not installed"):
+        run_checks(data.parent, schema_of(TABLE_SCHEMA), backdoor=True)
+    screening = run_checks(data.parent, schema_of(TABLE_SCHEMA))
+    assert screening.skipped["backdoor"] == "not asked for (--backdoor)"
+
+
+def test_a_screening_that_checks_nothing_is_refused(tmp_path: Path) -> None:
+    from provenance.errors import InputError
+
+    empty = write_csv(tmp_path / "e" / "t.csv", [])
+    with pytest.raises(InputError, match="no samples"):
+        run_checks(empty.parent, schema_of(TABLE_SCHEMA))
+    data = write_csv(tmp_path / "d" / "t.csv", table_rows(40))
+    names = [
+        "schema",
+        "duplicates",
+        "near_duplicates",
+        "label_conflicts",
+        "outliers",
+        "isolation_forest",
+        "class_balance",
+        "drift",
+        "label_issues",
+        "backdoor",
+        "sources",
+    ]
+    disabled = TABLE_SCHEMA + "checks:\n" + "".join(f"  {n}: {{enabled: false}}\n" for n in names)
+    with pytest.raises(InputError, match="no check ran"):
+        run_checks(data.parent, schema_of(disabled))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from provenance.errors import InputError, UsageError
 from provenance.screen.result import CheckResult
 from provenance.screen.samples import Samples
 from provenance.screen.schema import Schema
@@ -88,10 +89,24 @@ def load_samples(handle: VerifiedDataset, schema: Schema) -> Samples:
     return load_arrays(handle, schema)
 
 
+def _require_ran(
+    results: list[CheckResult], skipped: dict[str, str], asked: dict[str, bool]
+) -> None:
+    """A check asked for on the command line that cannot run is an error, not a quiet skip
+    (the verdict would read as if it had been made); so is a run in which no check ran."""
+    unmet = [f"{name} ({skipped[name]})" for name, on in asked.items() if on and name in skipped]
+    if unmet:
+        raise UsageError(f"asked for check(s) that cannot run: {'; '.join(unmet)}")
+    if not results:
+        raise InputError("no check ran (the schema disables them all): nothing to vouch for")
+
+
 def screen(samples: Samples, schema: Schema, options: Options) -> Screening:
     """Run every applicable check on ``samples``."""
     from provenance.screen import balance, drift, duplicates, outliers, validation
 
+    if len(samples) == 0:
+        raise InputError("the dataset holds no samples: there is nothing to screen")
     checks = schema.checks
     results: list[CheckResult] = []
     skipped: dict[str, str] = {}
@@ -154,5 +169,15 @@ def screen(samples: Samples, schema: Schema, options: Options) -> Screening:
                 samples, checks["sources"], options.sources, options.validation, options.model
             )
         )
+    _require_ran(
+        results,
+        skipped,
+        {
+            "label_issues": options.label_issues,
+            "backdoor": options.backdoor,
+            "drift": reference is not None,
+            "sources": has_sources,
+        },
+    )
     profile = drift.build_profile(samples, int(checks["drift"].options["bins"]))
     return Screening(samples, schema, results, skipped, profile, options)
