@@ -20,9 +20,9 @@ before it is evaluated), or None; a loader should load with
 
 Whatever the loader does, the checkpoint's bytes are read once here first: their SHA-256 is
 the digest the evaluation is about; under a policy its chain is verified; and the bytes are
-scanned for pickled code. After the loader returns, the file is hashed again, and an
-evaluation of a file that changed meanwhile is refused -- the figures would be about other
-bytes than the digest says. Without ``--loader`` the checkpoint itself must unpickle (with
+scanned for pickled code. The loader is then given a private copy of exactly those bytes, not
+the original path, so the model it builds is made of the bytes the digest names even if the
+file is swapped while it runs. Without ``--loader`` the checkpoint itself must unpickle (with
 ``weights_only=True``) to a ``torch.nn.Module``, which a plain ``state_dict`` never does.
 """
 
@@ -33,13 +33,14 @@ import inspect
 import io
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.digest.algorithms import Algorithm, Digest
-from provenance.errors import Error, InputError, RefusedError, UsageError
+from provenance.errors import Error, InputError, UsageError
 from provenance.fsutil import read_limited
 from provenance.guard.checkpoint import MAX_CHECKPOINT_BYTES, LoadRefusedError, failure_summary
 
@@ -124,7 +125,7 @@ def check_checkpoint(path: Path, *, policy: Policy | None, evidence: Any) -> tup
     return data, digest
 
 
-def _call(loader: Loader, path: Path, policy: Policy | None, spec: str) -> Any:
+def _call(loader: Loader, path: Path, policy: Policy | None, spec: str, shown: Path) -> Any:
     try:
         signature = inspect.signature(loader)
         arguments: tuple[Any, ...] = (path, policy)
@@ -139,7 +140,7 @@ def _call(loader: Loader, path: Path, policy: Policy | None, spec: str) -> Any:
     except Error:
         raise  # a refusal (provenance.torch.load's) or input error keeps its exit code
     except Exception as e:
-        raise InputError(f"--loader {spec} failed on {path}: {type(e).__name__}: {e}") from e
+        raise InputError(f"--loader {spec} failed on {shown}: {type(e).__name__}: {e}") from e
 
 
 def _unpack(value: Any, spec: str) -> tuple[torch.nn.Module, Callable[[bytes, str], Any] | None]:
@@ -170,14 +171,14 @@ def load_model(
     data, digest = check_checkpoint(path, policy=policy, evidence=evidence)
     if loader is None:
         return LoadedModel(_load_module(data, path), digest)
-    model, decode = _unpack(_call(loader, path, policy, spec or "loader"), spec or "loader")
-    after = Digest.of_bytes(Algorithm.SHA256, read_limited(path, MAX_CHECKPOINT_BYTES))
-    if after != digest:
-        raise RefusedError(
-            f"refusing to evaluate {path}: it changed while the loader read it "
-            f"({digest} before, {after} after)",
-            hint="evaluate a checkpoint nothing else is writing",
-        )
+    # The loader reads a private copy of the verified bytes, not the path: a file swapped
+    # while it runs (and swapped back) cannot be what the model is built from.
+    with tempfile.TemporaryDirectory(prefix="provenance-evaluate-") as private:
+        copy = Path(private) / path.name
+        copy.write_bytes(data)
+        copy.chmod(0o400)
+        name = spec or "loader"
+        model, decode = _unpack(_call(loader, copy, policy, name, path), name)
     return LoadedModel(model, digest, decode)
 
 
