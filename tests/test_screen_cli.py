@@ -356,3 +356,34 @@ def test_parquet_and_single_files_are_screened_and_sanitized(
     )
     assert code == 1 and document["sanitized"]["recorded"].startswith("ledger entry")
     assert len((project / "one-clean.csv").read_text().splitlines()) == 100
+
+
+def test_a_reference_by_digest_must_verify_under_the_policy(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under --policy the reference's chain is verified and its profile must be signed by a
+    root of the policy; one attested only by an untrusted key is refused."""
+    write_csv(project / "ref" / "t.csv", table_rows(400, seed=1))
+    write_csv(project / "new" / "t.csv", table_rows(400, seed=2))
+    assert run(capsys, "key", "generate", "outsider")[0] == 0
+    reference = add(capsys, "ref", "ref", "--key", ".provenance/keys/outsider.key")
+    add(capsys, "new", "new")
+    (project / "policy.yaml").write_text(
+        "version: 1\nroots:\n  project:\n    key: .provenance/keys/default.pub\nrules:\n"
+        "  dataset:\n    require:\n"
+        "      - predicateType: https://ml-provenance.dev/attestation/dataset/v1\n"
+        "        signedBy: [project]\n"
+    )
+    code, _, err = run(
+        capsys,
+        "screen",
+        "new",
+        "--schema",
+        "schema.yaml",
+        "--reference",
+        reference,
+        "--policy",
+        "policy.yaml",
+        "--no-ledger",
+    )
+    assert code == 1 and "does not verify under the policy" in err

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.cli.common import add_signing_options, print_json
-from provenance.errors import EXIT_OK, EXIT_REFUSED, InputError, UsageError
+from provenance.errors import EXIT_OK, EXIT_REFUSED, InputError, RefusedError, UsageError
 
 if TYPE_CHECKING:
     from provenance.digest.algorithms import Digest
@@ -210,8 +210,22 @@ def _reference(text: str, schema: Schema, context: _Context) -> Reference:
             f"reference {digest} is not attested as a dataset in the ledger",
             hint="attest the reference with 'provenance dataset add' first",
         )
-    entries = context.ledger.find(subject=digest, predicate_type=SCREENING_PREDICATE)
-    profiles = [e.parsed().statement.to_json()["predicate"].get("profile") for e in entries]
+    bundles = [
+        e.parsed() for e in context.ledger.find(subject=digest, predicate_type=SCREENING_PREDICATE)
+    ]
+    if context.policy is not None:
+        # Under a policy, the reference must be trusted and its profile signed by a root of it.
+        from provenance.verify.core import verify
+        from provenance.verify.evidence import LedgerEvidence
+        from provenance.verify.signers import policy_signer
+
+        if not verify(digest, LedgerEvidence(context.ledger), context.policy).trusted:
+            raise RefusedError(
+                f"reference {digest} does not verify under the policy",
+                hint=f"run 'provenance verify {digest} --policy ...' to see why",
+            )
+        bundles = [b for b in bundles if policy_signer(b, context.policy)[0] is not None]
+    profiles = [b.statement.to_json()["predicate"].get("profile") for b in bundles]
     stored = [p for p in profiles if p is not None]
     if not stored:
         raise InputError(
