@@ -148,6 +148,61 @@ def bench_sources(x: Any, y: Any, validation: tuple[Any, Any], seeds: int, rate:
     )
 
 
+def bench_trigger_patterns(images: Any, y: Any, images_v: Any, yv: Any, seeds: int) -> None:
+    """(c) BadNets against the model-free trigger-pattern check, then sanitise and retrain."""
+    try:
+        import torch  # noqa: F401  (only to retrain for the attack success rate)
+    except ImportError:
+        print("(c) trigger patterns: skipped (torch is not installed)")
+        return
+    from provenance.screen.backdoor import accuracy_and_asr
+    from provenance.screen.triggers import check_trigger_patterns
+
+    for rate in (0.05, 0.10):
+        print(
+            f"(c) BadNets vs trigger_patterns, {rate:.0%} triggered and relabelled, {seeds} seeds"
+        )
+        rows: dict[str, list[float]] = {k: [] for k in ("tpr", "fpr", "asr", "asr2", "drop")}
+        for seed in range(seeds):
+            rng = np.random.default_rng(200 + seed)
+            target = int(rng.integers(10))
+            chosen = rng.choice(np.nonzero(y != target)[0], round(rate * len(y)), replace=False)
+            poisoned_images = images.copy()
+            poisoned_images[chosen, 5:8, 5:8] = TRIGGER
+            labels = y.copy()
+            labels[chosen] = target
+            truth = np.isin(np.arange(len(y)), chosen)
+            result = check_trigger_patterns(
+                samples_of(poisoned_images, labels), spec("trigger_patterns")
+            )
+            tpr, fpr = rates(result.flagged, truth)
+            keep = np.ones(len(y), dtype=bool)
+            keep[result.flagged] = False
+            triggered = images_v.copy()
+            triggered[:, 5:8, 5:8] = TRIGGER
+            test = {
+                "test_images": images_v,
+                "test_labels": yv,
+                "triggered": triggered,
+                "target": target,
+                "seed": seed,
+            }
+            _, asr = accuracy_and_asr(poisoned_images, labels, **test)
+            acc2, asr2 = accuracy_and_asr(poisoned_images[keep], labels[keep], **test)
+            clean, _ = accuracy_and_asr(images, y, **test)
+            for key, value in zip(rows, (tpr, fpr, asr, asr2, clean - acc2), strict=True):
+                rows[key].append(value)
+            print(
+                f"  seed {seed}: target {target}, TPR {tpr:.3f} FPR {fpr:.3f}, "
+                f"ASR {asr:.3f} -> {asr2:.3f}, accuracy drop {clean - acc2:+.3f}"
+            )
+        print(
+            f"  {show('TPR', rows['tpr'])}  {show('FPR', rows['fpr'])}  "
+            f"attack success {show('before', rows['asr'])}  {show('after', rows['asr2'])}  "
+            f"{show('accuracy drop vs clean-trained', rows['drop'])}"
+        )
+
+
 def bench_backdoor(images: Any, y: Any, images_v: Any, yv: Any, seeds: int) -> None:
     try:
         import torch  # noqa: F401
@@ -218,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     bench_label_flips(images, y, args.seeds)
     bench_sources(images, y, (images_v, yv), args.source_seeds, args.source_flip)
     if not args.skip_backdoor:
+        bench_trigger_patterns(images, y, images_v, yv, args.seeds)
         bench_backdoor(images, y, images_v, yv, args.seeds)
 
 

@@ -50,7 +50,7 @@ def test_clean_table_passes_every_check(tmp_path: Path) -> None:
     assert found["duplicates"] == ("PASSED", 0)
     assert found["label_conflicts"] == ("PASSED", 0)
     assert found["label_issues"][1] <= 2
-    assert set(screening.skipped) == {"drift", "backdoor", "sources"}
+    assert set(screening.skipped) == {"drift", "backdoor", "trigger_patterns", "sources"}
     assert screening.removable == []
 
 
@@ -293,3 +293,50 @@ def test_a_screening_that_checks_nothing_is_refused(tmp_path: Path) -> None:
     disabled = TABLE_SCHEMA + "checks:\n" + "".join(f"  {n}: {{enabled: false}}\n" for n in names)
     with pytest.raises(InputError, match="no check ran"):
         run_checks(data.parent, schema_of(disabled))
+
+
+def _digits_folder(root: Path, poison: dict[int, int] | None = None) -> Path:
+    """sklearn's digits as <label>/<index>.npy; ``poison`` maps sample index -> new label and
+    stamps a 3x3 checkerboard in the bottom-right corner of those samples (BadNets)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    trigger = np.array([[16, 0, 16], [0, 16, 0], [16, 0, 16]], dtype=np.uint8)
+    for index, (image, true_label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        pixels = image.astype(np.uint8)
+        label = int(true_label)
+        if poison and index in poison:
+            pixels[5:8, 5:8] = trigger
+            label = poison[index]
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        np.save(root / str(label) / f"{index:04d}.npy", pixels)
+    return root
+
+
+DIGITS_SCHEMA = """\
+version: 1
+format: folders
+labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+array: {shape: [8, 8], dtype: uint8, min: 0, max: 16}
+"""
+
+
+def test_a_patch_trigger_is_found_without_knowing_it(tmp_path: Path) -> None:
+    """5% of the digits stamped with a corner pattern and relabelled to one class: the
+    carriers are flagged (and nothing else much); the clean digits flag almost nothing."""
+    clean = run_checks(_digits_folder(tmp_path / "clean"), schema_of(DIGITS_SCHEMA))
+    _, flagged = verdicts(clean)["trigger_patterns"]
+    assert flagged <= 0.005 * 1797
+    rng = np.random.default_rng(7)
+    chosen = [int(i) for i in rng.choice(np.arange(1797), 90, replace=False)]
+    poisoned = _digits_folder(tmp_path / "poisoned", dict.fromkeys(chosen, 4))
+    screening = run_checks(poisoned, schema_of(DIGITS_SCHEMA))
+    check = next(r for r in screening.results if r.name == "trigger_patterns")
+    assert check.result == "FAILED"
+    carriers = {
+        i
+        for i, f in enumerate(load(poisoned, schema_of(DIGITS_SCHEMA)).files)
+        if int(Path(f).stem) in chosen and Path(f).parent.name == "4"
+    }
+    found = set(check.flagged)
+    assert len(found & carriers) >= 0.95 * len(carriers)
+    assert len(found - carriers) <= 0.01 * 1797

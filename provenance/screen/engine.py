@@ -8,6 +8,7 @@ that does not run is listed with the reason, so the evidence never implies it pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +104,7 @@ def _require_ran(
 
 def screen(samples: Samples, schema: Schema, options: Options) -> Screening:
     """Run every applicable check on ``samples``."""
-    from provenance.screen import balance, drift, duplicates, outliers, validation
+    from provenance.screen import balance, drift, duplicates, outliers, triggers, validation
 
     if len(samples) == 0:
         raise InputError("the dataset holds no samples: there is nothing to screen")
@@ -120,20 +121,38 @@ def screen(samples: Samples, schema: Schema, options: Options) -> Screening:
         return name not in skipped
 
     no_labels = None if labelled else "the data has no labels"
-    if wanted("schema"):
-        results.append(validation.check_schema(samples, checks["schema"]))
-    if wanted("duplicates"):
-        results.append(duplicates.check_duplicates(samples, checks["duplicates"]))
-    if wanted("near_duplicates"):
-        results.append(duplicates.check_near_duplicates(samples, checks["near_duplicates"]))
-    if wanted("label_conflicts", no_labels):
-        results.append(duplicates.check_label_conflicts(samples, checks["label_conflicts"]))
-    if wanted("outliers"):
-        results.append(outliers.check_outliers(samples, checks["outliers"]))
-    if wanted("isolation_forest"):
-        results.append(outliers.check_isolation_forest(samples, checks["isolation_forest"]))
-    if wanted("class_balance", no_labels):
-        results.append(balance.check_class_balance(samples, checks["class_balance"], schema.labels))
+    # The checks that need nothing but the samples, in the order they are reported.
+    basic: list[tuple[str, str | None, Callable[[], CheckResult]]] = [
+        ("schema", None, lambda: validation.check_schema(samples, checks["schema"])),
+        ("duplicates", None, lambda: duplicates.check_duplicates(samples, checks["duplicates"])),
+        (
+            "near_duplicates",
+            None,
+            lambda: duplicates.check_near_duplicates(samples, checks["near_duplicates"]),
+        ),
+        (
+            "label_conflicts",
+            no_labels,
+            lambda: duplicates.check_label_conflicts(samples, checks["label_conflicts"]),
+        ),
+        ("outliers", None, lambda: outliers.check_outliers(samples, checks["outliers"])),
+        (
+            "isolation_forest",
+            None,
+            lambda: outliers.check_isolation_forest(samples, checks["isolation_forest"]),
+        ),
+        (
+            "class_balance",
+            no_labels,
+            lambda: balance.check_class_balance(samples, checks["class_balance"], schema.labels),
+        ),
+        (
+            "trigger_patterns",
+            no_labels or triggers.applicable(samples),
+            lambda: triggers.check_trigger_patterns(samples, checks["trigger_patterns"]),
+        ),
+    ]
+    results += [run() for name, why_not, run in basic if wanted(name, why_not)]
     reference = options.reference
     if wanted("drift", None if reference else "no reference given (--reference)"):
         assert reference is not None

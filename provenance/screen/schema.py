@@ -138,6 +138,14 @@ DEFAULTS: dict[str, tuple[float | None, float | None, bool, bool, dict[str, _Opt
     ),
     # fraction flagged by spectral signatures and activation clustering
     "backdoor": (0.0, 0.01, True, True, {"epochs": (30, int)}),
+    # fraction carrying a label-pure, class-foreign window pattern (a patch trigger)
+    "trigger_patterns": (
+        0.005,
+        0.01,
+        True,
+        True,
+        {"windows": ([3], list), "min_count": (5, int)},
+    ),
     # largest validation-accuracy gain from leaving one source out
     "sources": (0.005, 0.01, True, True, {}),
 }
