@@ -83,7 +83,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument(
         "--policy", type=Path, metavar="FILE", help="with --tree: verdicts under this policy"
     )
-    from provenance.cli.audit_cmds import add_evidence_options
+    from provenance.cli.common import add_evidence_options
 
     add_evidence_options(show)
     show.set_defaults(handler=run_show)

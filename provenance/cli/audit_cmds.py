@@ -38,28 +38,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     audit.add_argument("artifact", metavar="ARTIFACT", help="a file, a directory or a digest")
     audit.add_argument("--policy", required=True, type=Path, metavar="FILE")
     audit.add_argument("--html", required=True, type=Path, metavar="FILE", help="report to write")
+    from provenance.cli.common import add_evidence_options
+
     add_evidence_options(audit)
     audit.add_argument("--format", choices=["text", "json"], default="text")
     audit.set_defaults(handler=run_audit)
-
-
-def add_evidence_options(parser: argparse.ArgumentParser) -> None:
-    """--bundle, --at, --offline: where evidence comes from and how it is judged."""
-    parser.add_argument(
-        "--bundle",
-        type=Path,
-        metavar="FILE.jsonl",
-        help="evidence from this file ('provenance release' or 'ledger export') instead of "
-        "the ledger",
-    )
-    parser.add_argument(
-        "--at", metavar="TIME", help="judge ages at this RFC 3339 time (default: now)"
-    )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        help="verify Sigstore bundles against the trust roots shipped with sigstore-python",
-    )
 
 
 class LineageResult(NamedTuple):

@@ -197,3 +197,23 @@ def open_evidence(bundle: Path | None) -> tuple[Any, Ledger | None]:
         return BundleFileEvidence(bundle), None
     _, ledger = project_and_ledger()
     return LedgerEvidence(ledger), ledger
+
+
+def add_evidence_options(parser: argparse.ArgumentParser) -> None:
+    """--bundle, --at, --offline: where evidence comes from and how it is judged."""
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="evidence from this file ('provenance release' or 'ledger export') instead of "
+        "the ledger",
+    )
+    parser.add_argument(
+        "--at", metavar="TIME", help="judge ages at this RFC 3339 time (default: now)"
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="verify Sigstore bundles against the trust roots shipped with sigstore-python, "
+        "without refreshing them (otherwise an unreachable TUF repository is a refusal)",
+    )

@@ -19,7 +19,7 @@ from provenance.errors import EXIT_OK, UsageError
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add ``export in-toto``."""
-    from provenance.cli.audit_cmds import add_evidence_options
+    from provenance.cli.common import add_evidence_options
 
     export = commands.add_parser("export", help="export a verified chain in other formats")
     formats = export.add_subparsers(dest="export_format", metavar="FORMAT", required=True)

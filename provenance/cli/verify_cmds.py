@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from provenance.cli.common import print_json
+from provenance.cli.common import add_evidence_options, print_json
 from provenance.errors import EXIT_OK, EXIT_REFUSED
 
 
@@ -24,22 +24,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     verify.add_argument("artifact", metavar="ARTIFACT", help="a file, a directory or a digest")
     verify.add_argument("--policy", required=True, type=Path, metavar="FILE")
-    verify.add_argument(
-        "--bundle",
-        type=Path,
-        metavar="FILE.jsonl",
-        help="evidence from this file (as 'ledger export' writes) instead of the ledger",
-    )
     verify.add_argument("--format", choices=["text", "json", "sarif"], default="text")
-    verify.add_argument(
-        "--at", metavar="TIME", help="judge ages at this RFC 3339 time (default: now)"
-    )
-    verify.add_argument(
-        "--offline",
-        action="store_true",
-        help="verify Sigstore bundles against the trust roots shipped with sigstore-python, "
-        "without refreshing them (otherwise an unreachable TUF repository is a refusal)",
-    )
+    add_evidence_options(verify)
     verify.set_defaults(handler=run_verify)
 
 
