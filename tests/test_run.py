@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import jsonschema
@@ -83,20 +84,19 @@ def project(
     return root
 
 
-def run_cmd(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
-    return cli(
-        capsys,
-        "run",
-        "--policy",
-        ".provenance/policy.yaml",
-        "--material",
-        "data",
-        "--product",
-        "model.bin",
-        *extra,
-        "--",
-        *TRAIN,
-    )
+def run_cmd(
+    capsys: pytest.CaptureFixture[str],
+    *extra: str,
+    product: str = "model.bin",
+    command: Sequence[str] = TRAIN,
+) -> tuple[int, str, str]:
+    """``provenance run`` on the signed ``data`` material, ``TRAIN`` unless told otherwise."""
+    base = ["run", "--policy", ".provenance/policy.yaml", "--material", "data"]
+    return cli(capsys, *base, "--product", product, *extra, "--", *command)
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
 
 
 def test_run_attests_products_and_the_model_verifies(
@@ -162,19 +162,11 @@ def test_unsigned_and_untrusted_materials_are_refused(
 def test_a_failed_command_records_nothing_and_returns_its_code(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(
+    code, _, err = run_cmd(
         capsys,
-        "run",
-        "--policy",
-        ".provenance/policy.yaml",
-        "--material",
-        "data",
-        "--product",
-        "model.bin",
-        "--",
-        sys.executable,
-        "-c",
-        "import pathlib, sys; pathlib.Path('model.bin').write_bytes(b'half'); sys.exit(7)",
+        command=python(
+            "import pathlib, sys; pathlib.Path('model.bin').write_bytes(b'half'); sys.exit(7)"
+        ),
     )
     assert code == 7
     assert "no provenance recorded" in err
@@ -184,35 +176,14 @@ def test_a_failed_command_records_nothing_and_returns_its_code(
 def test_a_missing_product_or_a_material_changed_during_the_run_is_refused(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(
-        capsys,
-        "run",
-        "--policy",
-        ".provenance/policy.yaml",
-        "--material",
-        "data",
-        "--product",
-        "never-written.bin",
-        "--",
-        sys.executable,
-        "-c",
-        "pass",
-    )
+    code, _, err = run_cmd(capsys, product="never-written.bin", command=python("pass"))
     assert code == 1 and "did not produce never-written.bin" in err
-    code, _, err = cli(
+    code, _, err = run_cmd(
         capsys,
-        "run",
-        "--policy",
-        ".provenance/policy.yaml",
-        "--material",
-        "data",
-        "--product",
-        "model.bin",
-        "--",
-        sys.executable,
-        "-c",
-        "import pathlib; pathlib.Path('model.bin').write_bytes(b'w');"
-        "pathlib.Path('data/train/a.csv').write_bytes(b'poisoned')",
+        command=python(
+            "import pathlib; pathlib.Path('model.bin').write_bytes(b'w');"
+            "pathlib.Path('data/train/a.csv').write_bytes(b'poisoned')"
+        ),
     )
     assert code == 1 and "input(s) changed during the run: data" in err
     assert training_statements(project) == []
@@ -342,20 +313,7 @@ def test_the_interpreter_a_command_runs(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_command_whose_interpreter_is_unknown_records_no_environment(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(
-        capsys,
-        "run",
-        "--policy",
-        ".provenance/policy.yaml",
-        "--material",
-        "data",
-        "--product",
-        "model.bin",
-        "--",
-        "sh",
-        "-c",
-        "printf w > model.bin",
-    )
+    code, _, err = run_cmd(capsys, command=["sh", "-c", "printf w > model.bin"])
     assert code == 0, err
     assert "cannot tell which Python sh runs" in err
     (document,) = training_statements(project)
