@@ -330,13 +330,6 @@ def notes(results: dict[str, Any]) -> list[str]:
             f"in {built['seconds']:.0f} s, {built['how']}); lookups and appends measured on a "
             "copy, each append its own synced transaction."
         )
-    startup = results.get("startup")
-    if startup is not None:
-        medians = startup["median_ms"]
-        found.append(
-            f"start-up: provenance verify with pandas and numpy blocked: "
-            f"{medians['verify, no pandas']:.0f} ms (sqlite-utils imports both when installed)."
-        )
     hashing = results.get("hashing")
     if hashing is not None:
         found.append(f"machine: {hashing['machine']}")

@@ -102,7 +102,7 @@ def build(path: Path, count: int, out: Any) -> dict[str, Any]:
     start = time.perf_counter()
     key = signer().public_key
     with Ledger(path) as ledger:
-        conn = ledger.db.conn
+        conn = ledger.conn
         # Ledger.append, with its per-append transaction made a no-op: CHUNK appends per commit.
         with mock.patch.object(ledger, "_transaction", contextlib.nullcontext):
             conn.execute("BEGIN IMMEDIATE")

@@ -34,8 +34,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from provenance.bundle import Bundle
 from provenance.digest.algorithms import Digest
 from provenance.digest.canonical import canonical_json, loads_strict
@@ -143,7 +141,7 @@ class Ledger:
             # which could take appends that had returned -- and leave the head ahead of them.
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
-            self.db = sqlite_utils.Database(connection)
+            self.conn = connection
             self._create()
         except sqlite3.Error as e:
             raise LedgerError(f"cannot open the ledger {path}: {e}") from e
@@ -153,7 +151,7 @@ class Ledger:
         if self._appended is not None:
             self._advance_head(*self._appended)
             self._appended = None
-        self.db.conn.close()
+        self.conn.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -163,8 +161,17 @@ class Ledger:
 
     def _create(self) -> None:
         with self._transaction():
-            if "entries" not in self.db.table_names():
-                self.db.table("entries").create(
+            exists = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'"
+            ).fetchone()
+            if not exists:
+                # sqlite-utils writes the schema of a new ledger; every later read and write
+                # is plain sqlite3, so opening a ledger never imports it (it imports pandas
+                # and numpy whenever they are installed, most of a command's start-up).
+                import sqlite_utils
+
+                db = sqlite_utils.Database(self.conn)
+                db.table("entries").create(
                     {
                         "seq": int,
                         "entry_hash": str,
@@ -190,27 +197,27 @@ class Ledger:
                 )
                 # One entry per attestation per signer: the same statement signed by two
                 # parties is two entries; the same signature re-spelled is a duplicate.
-                self.db.table("entries").create_index(["attestation_id", "signer"], unique=True)
-                self.db.table("entries").create_index(["predicate_type"])
-                self.db.table("entries").create_index(["signer"])
-                self.db.table("entries").create_index(["recorded_at"])
-                self.db.table("subjects").create(
+                db.table("entries").create_index(["attestation_id", "signer"], unique=True)
+                db.table("entries").create_index(["predicate_type"])
+                db.table("entries").create_index(["signer"])
+                db.table("entries").create_index(["recorded_at"])
+                db.table("subjects").create(
                     {"seq": int, "algorithm": str, "digest": str},
                     foreign_keys=[("seq", "entries", "seq")],
                     not_null={"seq", "algorithm", "digest"},
                 )
-                self.db.table("subjects").create_index(["algorithm", "digest"])
-                self.db.table("subjects").create_index(["seq"])
-                self.db.table("manifests").create({"digest": str, "data": bytes}, pk="digest")
+                db.table("subjects").create_index(["algorithm", "digest"])
+                db.table("subjects").create_index(["seq"])
+                db.table("manifests").create({"digest": str, "data": bytes}, pk="digest")
                 # The public keys named by "key:" labels, so a check can re-verify every
                 # key-signed entry without outside help.
-                self.db.table("keys").create({"key_id": str, "pem": bytes}, pk="key_id")
+                db.table("keys").create({"key_id": str, "pem": bytes}, pk="key_id")
             for trigger in _TRIGGERS:
-                self.db.conn.execute(trigger)
+                self.conn.execute(trigger)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        conn = self.db.conn
+        conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
@@ -240,12 +247,12 @@ class Ledger:
         bundle_digest = hashlib.sha256(bundle.raw).hexdigest()
         attestation_id = bundle.attestation_id
         with self._transaction():
-            if self.db.execute(
+            if self.conn.execute(
                 "SELECT 1 FROM entries WHERE attestation_id = ? AND signer = ?",
                 [attestation_id, signer],
             ).fetchone():
                 return None
-            last = self.db.execute(
+            last = self.conn.execute(
                 "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
@@ -258,9 +265,7 @@ class Ledger:
                 signer=signer,
                 at=at,
             )
-            # Plain parameterised INSERTs: sqlite-utils' insert() re-reads the table's schema
-            # on every call, which would dominate the cost of an append.
-            self.db.conn.execute(
+            self.conn.execute(
                 "INSERT INTO entries (seq, entry_hash, prev_hash, bundle_digest, attestation_id, "
                 "predicate_type, signer, recorded_at, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -275,12 +280,12 @@ class Ledger:
                     bundle.raw,
                 ),
             )
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "INSERT INTO subjects (seq, algorithm, digest) VALUES (?, ?, ?)",
                 [(seq, a, v) for a, v in sorted(index_rows(statement))],
             )
             if isinstance(verified_by, PublicKey):
-                self.db.conn.execute(
+                self.conn.execute(
                     "INSERT OR IGNORE INTO keys (key_id, pem) VALUES (?, ?)",
                     (verified_by.key_id, verified_by.pem),
                 )
@@ -319,11 +324,12 @@ class Ledger:
         """Store a manifest once, keyed by its root digest; return the digest."""
         digest = manifest.root_digest
         with self._transaction():
-            if not self.db.execute(
+            if not self.conn.execute(
                 "SELECT 1 FROM manifests WHERE digest = ?", [str(digest)]
             ).fetchone():
-                self.db.table("manifests").insert(
-                    {"digest": str(digest), "data": zlib.compress(manifest.canonical_bytes, 6)}
+                self.conn.execute(
+                    "INSERT INTO manifests (digest, data) VALUES (?, ?)",
+                    (str(digest), zlib.compress(manifest.canonical_bytes, 6)),
                 )
         return digest
 
@@ -331,7 +337,7 @@ class Ledger:
 
     def manifest(self, digest: Digest) -> Manifest | None:
         """The stored manifest with root digest ``digest`` (checked on the way out)."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT data FROM manifests WHERE digest = ?", [str(digest)]
         ).fetchone()
         if row is None:
@@ -350,7 +356,7 @@ class Ledger:
         # ``where`` is only ever built here from constant clauses; values go in ``params``.
         columns = "seq, entry_hash, prev_hash, bundle_digest, predicate_type, signer"
         query = f"SELECT {columns}, recorded_at, bundle FROM entries {where} ORDER BY seq"  # noqa: S608
-        rows = self.db.execute(query, list(params)).fetchall()
+        rows = self.conn.execute(query, list(params)).fetchall()
         return [Entry(*row) for row in rows]
 
     def entries(self) -> list[Entry]:
@@ -405,7 +411,7 @@ class Ledger:
             self._appended = None
         head = self._read_head()
         keys: dict[str, bytes] = {}
-        conn = self.db.conn
+        conn = self.conn
         conn.execute("BEGIN")  # one read snapshot (WAL) for everything below
         try:
             entries = self.entries()
@@ -444,7 +450,7 @@ class Ledger:
         edited would say "intact" about bytes the next reader refuses.
         """
         problems: list[str] = []
-        rows = self.db.execute("SELECT digest FROM manifests ORDER BY digest").fetchall()
+        rows = self.conn.execute("SELECT digest FROM manifests ORDER BY digest").fetchall()
         for (key,) in rows:
             try:
                 self.manifest(Digest.parse(key))

@@ -313,3 +313,25 @@ def test_worker_start_failure_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("provenance: error: cannot start a hashing worker")
     assert "Traceback" not in result.stderr
+
+
+def test_verify_imports_no_data_science_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every CI gate runs ``provenance verify``: it must not pay for pandas, numpy, torch or
+    scikit-learn (installed by the extras) when the policy and chain need none of them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE", raising=False)
+    make_tree(tmp_path / "data", {"x.csv": b"x,label\n1,0\n"})
+    assert main(["init"]) == 0
+    assert main(["dataset", "add", "data", "--name", "tiny", "--license", "CC0-1.0"]) == 0
+    heavy = ("pandas", "numpy", "torch", "sklearn", "sqlite_utils", "pyarrow")
+    code = (
+        "import sys; from provenance.cli import main; "
+        "code = main(['verify', 'data', '--policy', '.provenance/policy.yaml', '-q']); "
+        f"print(code, sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert result.stdout.strip().splitlines()[-1] == "0 []"

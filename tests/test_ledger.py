@@ -85,9 +85,9 @@ def test_an_intact_ledger_checks_clean(ledger: Ledger) -> None:
 
 def test_updates_and_deletes_are_refused_through_sqlite(ledger: Ledger) -> None:
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        ledger.db.execute("UPDATE entries SET signer = 'key:evil' WHERE seq = 2")
+        ledger.conn.execute("UPDATE entries SET signer = 'key:evil' WHERE seq = 2")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        ledger.db.execute("DELETE FROM entries WHERE seq = 2")
+        ledger.conn.execute("DELETE FROM entries WHERE seq = 2")
 
 
 def test_an_edited_row_is_caught(ledger: Ledger) -> None:

@@ -34,5 +34,5 @@ def test_commits_are_synced_so_returned_appends_survive_power_loss(tmp_path: Pat
     """A killed process leaves its writes in the page cache, so the kill test passes even with
     ``synchronous=NORMAL``; only ``FULL`` syncs the WAL before a commit returns."""
     with Ledger(tmp_path / "ledger.db") as ledger:
-        assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert ledger.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert ledger.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
