@@ -4,10 +4,12 @@
   the ``label_issues`` check's true- and false-positive rates (target: TPR >= 0.90 at
   FPR <= 0.02), next to plain one-round cleanlab with the same model as a baseline. The
   detector is not told the rate.
-* (b) sources: the training split cut into five sources at random, one of them with
-  ``--source-flip`` of its labels flipped; the ``sources`` check is "right" when the
-  poisoned source, and only it, is flagged (target: >= 9 of 10 seeds), judged on the test
-  split as the trusted validation set.
+* (b) sources: the training split cut into five sources at random, one of them poisoned:
+  first with ``--source-flip`` of its labels flipped, then with BadNets (the trigger of (c)
+  on ``--source-badnets`` of its images, relabelled to a random target); the ``sources``
+  check is "right" when the poisoned source, and only it, is flagged (target: >= 9 of 10
+  seeds), judged on the test split as the trusted validation set. The check is told neither
+  which source, nor the attack, trigger, target or rate.
 * (c) backdoor (BadNets): a 3x3 checkerboard trigger in the bottom-right corner added to 5%
   and 10% of the training split, relabelled to one target class; for each of the
   ``trigger_patterns`` and ``backdoor`` checks, TPR/FPR (target: TPR >= 0.95 at FPR <= 0.05),
@@ -20,7 +22,8 @@ The training split is every sample whose index is not a multiple of 5 (1,437 ima
 test split the others (360), as ``examples/digits/prepare.py`` writes them. Figures are
 printed as mean +- standard deviation over the seeds, never asserted.
 
-    python bench/poisoning.py [--seeds N] [--source-seeds N] [--source-flip F] [--skip-backdoor]
+    python bench/poisoning.py [--seeds N] [--source-seeds N] [--source-flip F]
+        [--source-badnets F] [--skip-backdoor]
 """
 
 from __future__ import annotations
@@ -112,42 +115,55 @@ def bench_label_flips(x: Any, y: Any, seeds: int) -> None:
         )
 
 
-def bench_sources(x: Any, y: Any, validation: tuple[Any, Any], seeds: int, rate: float) -> None:
+def bench_sources(
+    images: Any, y: Any, validation: tuple[Any, Any], seeds: int, *, attack: str, rate: float
+) -> None:
+    """(b) Five sources, one poisoned by ``attack`` ("flips" or "badnets") at ``rate``."""
     from provenance.screen.sources import Source, check_sources
 
-    xv, yv = validation
-
-    print(f"(b) five sources, one with {rate:.0%} of its labels flipped, {seeds} seeds")
+    what = (
+        f"{rate:.0%} of its labels flipped"
+        if attack == "flips"
+        else f"BadNets on {rate:.0%} of its images (3x3 corner trigger, random target)"
+    )
+    print(f"(b) five sources, one with {what}, {seeds} seeds")
     right = 0
-    margins: list[float] = []
     for seed in range(seeds):
-        rng = np.random.default_rng(100 + seed)
+        rng = np.random.default_rng(100 + seed if attack == "flips" else 300 + seed)
         part = rng.permutation(len(y)) % 5
         bad = int(rng.integers(5))
-        members = np.nonzero(part == bad)[0]
-        labels = flip(y, rng.choice(members, round(rate * len(members)), replace=False), rng)
+        poisoned_images, labels = images.copy(), y.copy()
+        if attack == "flips":
+            members = np.nonzero(part == bad)[0]
+            labels = flip(y, rng.choice(members, round(rate * len(members)), replace=False), rng)
+        else:
+            target = int(rng.integers(10))
+            members = np.nonzero((part == bad) & (y != target))[0]
+            chosen = rng.choice(members, round(rate * (part == bad).sum()), replace=False)
+            poisoned_images[chosen, 5:8, 5:8] = TRIGGER
+            labels[chosen] = target
         sources = [
             Source(
                 f"source-{s}",
                 Digest(Algorithm.SHA256, f"{s:064x}"),
-                samples_of(x[part == s], labels[part == s]),
+                samples_of(poisoned_images[part == s], labels[part == s]),
             )
             for s in range(5)
         ]
-        result = check_sources(samples_of(x, labels), spec("sources"), sources, samples_of(xv, yv))
+        result = check_sources(
+            samples_of(poisoned_images, labels), spec("sources"), sources, samples_of(*validation)
+        )
         harmful = result.details["harmful"]
         right += harmful == [f"source-{bad}"]
-        effects = {e["name"]: e["lossReduction"] for e in result.details["sources"]}
-        others = max(v for k, v in effects.items() if k != f"source-{bad}")
-        margins.append(effects[f"source-{bad}"] - others)
+        effects = {e["name"]: e for e in result.details["sources"]}
+        key = "lossReduction" if attack == "flips" else "triggerSuccessReduction"
+        own = effects[f"source-{bad}"].get(key, 0.0)
+        others = max(e.get(key, 0.0) for name, e in effects.items() if name != f"source-{bad}")
         print(
-            f"  seed {seed}: poisoned source-{bad}, flagged {harmful or 'none'}, "
-            f"log-loss reduction {effects[f'source-{bad}']:+.4f} (best clean {others:+.4f})"
+            f"  seed {seed}: poisoned source-{bad}, flagged {harmful or 'none'} ({result.result}), "
+            f"{key} {own:+.4f} (largest of the clean sources {others:+.4f})"
         )
-    print(
-        f"  identified exactly in {right} of {seeds} seeds; "
-        f"{show('margin over the best clean source', margins)}"
-    )
+    print(f"  poisoned source identified exactly (and only it) in {right} of {seeds} seeds")
 
 
 def bench_backdoor(images: Any, y: Any, images_v: Any, yv: Any, seeds: int) -> None:
@@ -214,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--source-seeds", type=int, default=10)
     parser.add_argument("--source-flip", type=float, default=0.3)
+    parser.add_argument("--source-badnets", type=float, default=0.1)
     parser.add_argument("--skip-backdoor", action="store_true")
     args = parser.parse_args(argv)
     digits = load_digits()
@@ -221,7 +238,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     images, y = digits.images[train], digits.target[train]
     images_v, yv = digits.images[~train], digits.target[~train]
     bench_label_flips(images, y, args.seeds)
-    bench_sources(images, y, (images_v, yv), args.source_seeds, args.source_flip)
+    bench_sources(
+        images, y, (images_v, yv), args.source_seeds, attack="flips", rate=args.source_flip
+    )
+    bench_sources(
+        images, y, (images_v, yv), args.source_seeds, attack="badnets", rate=args.source_badnets
+    )
     if not args.skip_backdoor:
         bench_backdoor(images, y, images_v, yv, args.seeds)
 

@@ -88,6 +88,18 @@ def write_image_folder(root: Path, x: numpy.ndarray, y: numpy.ndarray) -> Path:
     return root
 
 
+def write_png_folder(root: Path, x: numpy.ndarray, y: numpy.ndarray) -> Path:
+    """``root/<label>/<index>.png`` for every sample: 8-bit grey, pixel = round(255 x)."""
+    from PIL import Image
+
+    for index, (image, label) in enumerate(zip(x, y, strict=True)):
+        folder = root / str(int(label))
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = numpy.clip(numpy.rint(image * 255.0), 0, 255).astype(numpy.uint8)
+        Image.fromarray(pixels).save(folder / f"{index:04d}.png")
+    return root
+
+
 @functools.cache
 def clean_model() -> nn.Module:
     """A model trained on clean data (shared by the tests; do not modify it)."""

@@ -1,5 +1,6 @@
 """Small generated datasets for the screening tests: two well-separated classes in a table,
-and 4x4 image folders, written to disk and read back through a hash-on-read handle."""
+and 4x4 image folders (``.npy`` or image files), written to disk and read back through a
+hash-on-read handle."""
 
 from __future__ import annotations
 
@@ -72,6 +73,24 @@ def write_folders(root: Path, n_per_class: int = 30, seed: int = 0) -> Path:
             image = rng.integers(0, 30, size=(4, 4)).astype(np.uint8)
             image[label] += 200
             np.save(directory / f"{i:03d}.npy", image)
+    return root
+
+
+def write_image_folders(
+    root: Path, n_per_class: int = 30, seed: int = 0, formats: Sequence[str] = ("png", "bmp")
+) -> Path:
+    """The images of :func:`write_folders` as grey image files, ``root/<label>/<i>.<ext>``,
+    the format cycling through ``formats`` (lossless ones decode to the same pixels)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label in range(3):
+        directory = root / str(label)
+        directory.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            image = rng.integers(0, 30, size=(4, 4)).astype(np.uint8)
+            image[label] += 200
+            Image.fromarray(image).save(directory / f"{i:03d}.{formats[i % len(formats)]}")
     return root
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy
 import pytest
 
 from provenance.cli import main
@@ -22,6 +23,7 @@ from tests.evaluate_helpers import (
     held_out,
     variant,
     write_image_folder,
+    write_png_folder,
 )
 
 torch = pytest.importorskip("torch")
@@ -311,6 +313,67 @@ def test_a_split_of_a_larger_dataset_with_the_default_decoder(
     )  # fmt: skip
     assert code == 2
     one_line_error(err, "no <label>/<file> samples under valid/")
+
+
+def test_an_image_folder_with_the_default_decoder(
+    project: Path, capsys: pytest.CaptureFixture[str], loader_module: str
+) -> None:
+    pytest.importorskip("PIL")
+    write_png_folder(project / "pngs", *held_out())
+    assert cli(capsys, "dataset", "add", "pngs", "--name", "pngs")[0] == 0
+    model_only = f"{loader_module}:load_model_only"
+    save(clean_model(), project / "clean.pt", capsys, attest=False)
+    code, report, err = evaluate(capsys, "clean.pt", model_only, "--data", "pngs", "--no-ledger")
+    assert code == 0, err
+    predicate = report["statement"]["predicate"]
+    assert predicate["metrics"]["n"] == 100 and predicate["metrics"]["accuracy"] >= 0.95
+    assert predicate["probe"]["collapsed"] == [] and len(predicate["probe"]["triggers"]) == 48
+    # (N, 1, 8, 8) batches scaled to [0, 1]: the probe stamps the data's own extremes and
+    # finds the backdoor, as it does on the float .npy set
+    save(backdoored_model(), project / "backdoored.pt", capsys, attest=False)
+    code, report, err = evaluate(
+        capsys, "backdoored.pt", model_only, "--data", "pngs", "--no-ledger"
+    )
+    assert code == 1, err
+    predicate = report["statement"]["predicate"]
+    assert predicate["probe"]["collapsedClasses"] == [TARGET]
+    low, high = predicate["probe"]["valueRange"]
+    assert 0.0 <= low < 0.01 and 0.9 < high <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("truncated", "2/bad.png: cannot decode this PNG image"),
+        ("jpeg-named-png", "2/bad.png: not a readable PNG image"),
+        ("other-size", "2/bad.png decodes to shape (1, 9, 9)"),
+        ("npy", "the evaluation set mixes image samples"),
+    ],
+)
+def test_a_bad_image_evaluation_set_is_one_line_and_exit_two(
+    project: Path, capsys: pytest.CaptureFixture[str], loader_module: str, bad: str, message: str
+) -> None:
+    from PIL import Image
+
+    x, y = held_out()
+    root = write_png_folder(project / "pngs", x[::5], y[::5])
+    sample = next((root / "2").iterdir())
+    if bad == "truncated":
+        (root / "2" / "bad.png").write_bytes(sample.read_bytes()[:-30])
+    elif bad == "jpeg-named-png":
+        Image.open(sample).save(root / "2" / "bad.png", "JPEG")
+    elif bad == "other-size":
+        Image.fromarray(numpy.zeros((9, 9), dtype=numpy.uint8)).save(root / "2" / "bad.png")
+    else:
+        numpy.save(root / "2" / "bad.npy", x[0])
+    assert cli(capsys, "dataset", "add", "pngs", "--name", "pngs")[0] == 0
+    save(clean_model(), project / "model.pt", capsys, attest=False)
+    code, report, err = evaluate(
+        capsys, "model.pt", f"{loader_module}:load_model_only", "--data", "pngs"
+    )
+    assert code == 2 and report == {}
+    one_line_error(err, message)
+    assert ledger_evaluations(project) == []
 
 
 def test_an_unattested_or_altered_evaluation_set_is_refused(

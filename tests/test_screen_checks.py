@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from provenance.digest import build_manifest
+from provenance.digest.algorithms import Algorithm, Digest
 from provenance.guard.dataset import VerifiedDataset
 from provenance.screen.engine import Options, Reference, Screening, load_samples, screen
 from provenance.screen.samples import Samples
@@ -295,13 +296,18 @@ def test_a_screening_that_checks_nothing_is_refused(tmp_path: Path) -> None:
         run_checks(data.parent, schema_of(disabled))
 
 
-def _digits_folder(root: Path, poison: dict[int, int] | None = None) -> Path:
-    """sklearn's digits as <label>/<index>.npy; ``poison`` maps sample index -> new label and
-    stamps a 3x3 checkerboard in the bottom-right corner of those samples (BadNets)."""
+def _digits_folder(
+    root: Path, poison: dict[int, int] | None = None, indices: set[int] | None = None
+) -> Path:
+    """sklearn's digits (those in ``indices``, default all) as <label>/<index>.npy; ``poison``
+    maps sample index -> new label and stamps a 3x3 checkerboard in the bottom-right corner of
+    those samples (BadNets)."""
     datasets = pytest.importorskip("sklearn.datasets")
     digits = datasets.load_digits()
     trigger = np.array([[16, 0, 16], [0, 16, 0], [16, 0, 16]], dtype=np.uint8)
     for index, (image, true_label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        if indices is not None and index not in indices:
+            continue
         pixels = image.astype(np.uint8)
         label = int(true_label)
         if poison and index in poison:
@@ -340,3 +346,44 @@ def test_a_patch_trigger_is_found_without_knowing_it(tmp_path: Path) -> None:
     found = set(check.flagged)
     assert len(found & carriers) >= 0.95 * len(carriers)
     assert len(found - carriers) <= 0.01 * 1797
+
+
+@pytest.mark.parametrize("poisoned", [None, 1])
+def test_a_source_that_plants_a_backdoor_is_found_by_its_effect_on_validation(
+    tmp_path: Path, poisoned: int | None
+) -> None:
+    """Three sources of digits, one of which (when ``poisoned``) stamps a corner trigger on 10%
+    of its images and relabels them 4: clean validation data cannot tell, the trigger's success
+    on the stamped validation images can; with no poison, no source is harmful."""
+    from provenance.screen.sources import Source, check_sources
+
+    schema = schema_of(DIGITS_SCHEMA)
+    parts = [{i for i in range(1797) if i % 5 and i % 3 == s} for s in range(3)]
+    rng = np.random.default_rng(11)
+    candidates = sorted(parts[1])
+    chosen = [int(i) for i in rng.choice(candidates, round(0.1 * len(candidates)), replace=False)]
+    poison = dict.fromkeys(chosen, 4) if poisoned is not None else {}
+    sources = []
+    for s, indices in enumerate(parts):
+        folder = _digits_folder(tmp_path / f"s{s}", poison if s == poisoned else None, indices)
+        digest = Digest(Algorithm.SHA256, f"{s:064x}")
+        sources.append(Source(f"source-{s}", digest, load(folder, schema)))
+    everything = _digits_folder(tmp_path / "all", poison, {i for i in range(1797) if i % 5})
+    validation = load(_digits_folder(tmp_path / "val", None, set(range(0, 1797, 5))), schema)
+    samples = load(everything, schema)
+    result = check_sources(samples, schema.checks["sources"], sources, validation)
+    details = result.details
+    if poisoned is None:
+        assert result.result == "PASSED" and details["harmful"] == [] and result.flagged == []
+        assert details["triggers"] == []  # nothing on clean digits looks like a trigger
+        return
+    assert result.result == "FAILED" and details["harmful"] == ["source-1"]
+    assert {t["label"] for t in details["triggers"]} == {"4"}
+    assert max(t["validationSuccess"] for t in details["triggers"]) > 0.9
+    reductions = {e["name"]: e["triggerSuccessReduction"] for e in details["sources"]}
+    assert reductions["source-1"] > 0.8
+    assert max(reductions["source-0"], reductions["source-2"]) < 0.1
+    # Every sample of the harmful source is flagged (they came from it), no other.
+    from_source = set(sources[1].samples.files)
+    assert len(result.flagged) == len(parts[1])
+    assert {samples.files[i] for i in result.flagged} == from_source

@@ -11,22 +11,39 @@ nothing. Either way every sample is read through the verified listing, so a file
 the check is refused when it is read instead of being evaluated.
 
 Samples are decoded by the model loader's ``decode(data, relpath)`` (``relpath`` relative to
-the dataset root, as :class:`provenance.torch.VerifiedFiles` passes it) or, by default, as
-NumPy ``.npy`` arrays (``allow_pickle=False``) cast to float32, unscaled. The default label of a
-class folder is its name as an integer when every folder name is a decimal integer, else its
-position among the sorted folder names (torchvision's ``ImageFolder`` convention).
+the dataset root, as :class:`provenance.torch.VerifiedFiles` passes it) or, by default, by
+:class:`DefaultDecoder`:
+
+* an image file (``.png``, ``.jpg``/``.jpeg``, ``.bmp``, ``.gif``, ``.tif``/``.tiff``,
+  ``.webp``, in any case) is decoded by :func:`provenance.imagefile.decode_image` -- the same
+  array ``provenance screen`` sees, under the same refusals (wrong content for the extension,
+  damaged data, decompression bombs) -- and becomes the tensor torchvision's ``ToTensor``
+  makes of it: float32, channels first (``(1, H, W)`` for grey, ``(3, H, W)`` for colour:
+  the ``(N, C, H, W)`` batches the backdoor probe and torch's convolutions expect), 8-bit
+  values scaled to [0, 1], deeper ones (16-bit, 32-bit, float) as they are;
+* any other file is a NumPy ``.npy`` array (``allow_pickle=False``) cast to float32, unscaled
+  and in the layout it was saved in.
+
+For the default decoder an evaluation set's samples are all images or all ``.npy``: a mix is
+refused before anything is evaluated, since the two are decoded by different rules. Nothing is
+resized, so a sample whose shape differs from the first one's is refused too (in one line,
+rather than as a failure to batch). The default label of a class folder is its name as an
+integer when every folder name is a decimal integer, else its position among the sorted folder
+names (torchvision's ``ImageFolder`` convention).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import Error, InputError, RefusedError, UsageError
+from provenance.imagefile import decode_image, is_image
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     import torch
 
     from provenance.guard.dataset import VerifiedDataset
@@ -79,13 +96,47 @@ def class_index(classes: tuple[str, ...]) -> dict[str, int]:
     return {c: i for i, c in enumerate(sorted(classes))}
 
 
-class NpyDecoder:
-    """The default decoder: a ``.npy`` sample as a float32 tensor, its label from its folder."""
+class DefaultDecoder:
+    """The default decoder (see the module docstring): an image or a ``.npy`` sample as a
+    float32 tensor, its label from its folder."""
 
     def __init__(self, index: Mapping[str, int]) -> None:
         self.index = dict(index)
+        self.first: tuple[str, tuple[int, ...]] | None = None  # a sample's path and shape
+
+    @classmethod
+    def for_files(cls, files: Sequence[str], classes: tuple[str, ...]) -> DefaultDecoder:
+        """The decoder of the samples ``files``, refusing a mix of images and other files."""
+        images = [p for p in files if is_image(p)]
+        others = [p for p in files if not is_image(p)]
+        if images and others:
+            raise InputError(
+                f"the evaluation set mixes image samples ({images[0]}, ...) with other files "
+                f"({others[0]}, ...)",
+                hint="the default decoder reads all images or all .npy arrays; convert them, "
+                "or give --loader returning (model, decode)",
+            )
+        return cls(class_index(classes))
 
     def __call__(self, data: bytes, relpath: str) -> tuple[torch.Tensor, int]:
+        label = self.index[relpath.split("/")[-2]]
+        tensor = self._decode(data, relpath)
+        shape = tuple(tensor.shape)
+        if self.first is None:
+            self.first = (relpath, shape)
+        elif shape != self.first[1]:
+            # caught here, in one line, rather than by the DataLoader's batching
+            raise InputError(
+                f"{relpath} decodes to shape {shape}, {self.first[0]} to {self.first[1]}: "
+                "the default decoder does not resize",
+                hint="give the evaluation set one sample size, or give --loader returning "
+                "(model, decode) that resizes",
+            )
+        return tensor, label
+
+    def _decode(self, data: bytes, relpath: str) -> torch.Tensor:
+        if is_image(relpath):
+            return image_tensor(decode_image(data, relpath, extra="torch"))
         import numpy
         import torch
 
@@ -98,8 +149,25 @@ class NpyDecoder:
             ) from e
         if not isinstance(array, numpy.ndarray) or array.dtype.kind not in "biuf":
             raise InputError(f"{relpath} does not hold a numeric array")
-        label = self.index[relpath.split("/")[-2]]
-        return torch.from_numpy(array.astype(numpy.float32)), label
+        return torch.from_numpy(array.astype(numpy.float32))
+
+
+def image_tensor(array: npt.NDArray[Any]) -> torch.Tensor:
+    """A decoded image (``(H, W)`` or ``(H, W, C)``) as torchvision's ``ToTensor`` makes it:
+    float32, ``(C, H, W)``, uint8 values divided by 255, other dtypes unscaled."""
+    import numpy
+    import torch
+
+    if array.ndim == 2:
+        array = array[numpy.newaxis]
+    elif array.ndim == 3:
+        array = array.transpose(2, 0, 1)
+    else:
+        raise InputError(f"an image array of shape {array.shape} is not (H, W) or (H, W, C)")
+    scaled = array.astype(numpy.float32)
+    if array.dtype == numpy.uint8:
+        scaled /= 255.0
+    return torch.from_numpy(numpy.ascontiguousarray(scaled))
 
 
 class CheckedDecoder:
@@ -165,10 +233,11 @@ def dataset_name(ledger: Ledger, dataset: VerifiedDataset) -> str | None:
 
 __all__ = [
     "CheckedDecoder",
-    "NpyDecoder",
+    "DefaultDecoder",
     "UnattestedDatasetError",
     "class_index",
     "dataset_name",
+    "image_tensor",
     "normalise_split",
     "open_eval_set",
     "samples",

@@ -73,8 +73,7 @@ def evaluate(request: Request, ledger: Ledger) -> Evaluation:
     from provenance.evaluate.baseline import find_baseline, trusted_for_evaluations
     from provenance.evaluate.data import (
         CheckedDecoder,
-        NpyDecoder,
-        class_index,
+        DefaultDecoder,
         dataset_name,
         normalise_split,
         open_eval_set,
@@ -105,7 +104,7 @@ def evaluate(request: Request, ledger: Ledger) -> Evaluation:
     decode = (
         CheckedDecoder(loaded.decode)
         if loaded.decode is not None
-        else NpyDecoder(class_index(classes))
+        else DefaultDecoder.for_files(files, classes)
     )
     model_name = request.model_name or request.checkpoint.name
     baseline = find_baseline(

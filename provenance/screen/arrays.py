@@ -2,13 +2,22 @@
 
 Two layouts. ``arrays``: ``.npy`` files whose first axis is the sample (features only) and
 ``.npz`` files holding a features array and, optionally, a labels array of the same length
-(names from the schema's ``npz``). ``folders``: one ``.npy`` per sample under
+(names from the schema's ``npz``). ``folders``: one sample file per sample under
 ``<label>/`` or ``<split>/<label>/`` (an image-folder dataset); the label is the folder name.
+A sample file is a ``.npy`` array or an image (``.png``, ``.jpg``/``.jpeg``, ``.bmp``,
+``.gif``, ``.tif``/``.tiff``, ``.webp``, in any case), decoded by
+:func:`provenance.imagefile.decode_image` into ``(H, W)`` or ``(H, W, 3)`` arrays as stored
+(uint8 for 8-bit images; see that module for every mode). One dataset's samples are all
+``.npy`` or all images (any mix of image formats): a mix is refused, since ``.npy`` samples are
+whatever their writer chose and images are decoded by rule, and nothing says the two agree.
+Other files (a README) are listed as ignored.
 
-Arrays are loaded with ``allow_pickle=False`` from bytes a hash-on-read handle returned, so
-neither unverified bytes nor pickled objects are ever read. A sample of the wrong shape or
-dtype, out of the declared range, or with NaN where none are allowed is a violation; its
-features read as missing.
+Arrays are loaded with ``allow_pickle=False`` and images decoded with Pillow, both from bytes a
+hash-on-read handle returned, so neither unverified bytes nor pickled objects are ever read.
+A file that cannot be read (a truncated image, a PNG that is not one, a decompression bomb)
+stops the screening with an input error naming it. A sample of the wrong shape or dtype, out
+of the declared range, or with NaN where none are allowed is a violation; its features read
+as missing.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError
+from provenance.imagefile import decode_image, is_image
 from provenance.screen.samples import Samples, Violation
 
 if TYPE_CHECKING:
@@ -77,22 +87,40 @@ def _key(array: npt.NDArray[Any]) -> bytes:
     return hashlib.sha256(header + b"\0" + array.tobytes(order="C")).digest()
 
 
+def _is_sample_file(path: str) -> bool:
+    return path.endswith(".npy") or is_image(path)
+
+
 def _folder_layout(handle: VerifiedDataset, schema: Schema) -> tuple[list[str], list[str], int]:
     """(sample files, ignored files, depth) of an image-folder dataset."""
-    candidates = [p for p in handle.files if p.endswith(".npy")]
-    ignored = [p for p in handle.files if not p.endswith(".npy")]
+    candidates = [p for p in handle.files if _is_sample_file(p)]
+    ignored = [p for p in handle.files if not _is_sample_file(p)]
     if schema.splits is not None:
         chosen = [p for p in candidates if p.count("/") == 2 and p.split("/")[0] in schema.splits]
         ignored += [p for p in candidates if p not in set(chosen)]
+        _one_kind(handle, chosen)
         return chosen, sorted(ignored), 2
     depths = {p.count("/") for p in candidates}
     if len(depths) > 1 or (depths and depths.pop() not in (1, 2)):
         raise InputError(
-            f"{handle.root}: .npy files must all be at <label>/<file> or all at "
-            "<split>/<label>/<file>",
+            f"{handle.root}: sample files (.npy or images) must all be at <label>/<file> or "
+            "all at <split>/<label>/<file>",
             hint="name the splits to screen with 'splits:' in the schema",
         )
+    _one_kind(handle, candidates)
     return candidates, ignored, candidates[0].count("/") if candidates else 1
+
+
+def _one_kind(handle: VerifiedDataset, chosen: list[str]) -> None:
+    """Refuse a mix of ``.npy`` and image samples (see the module docstring)."""
+    images = [p for p in chosen if is_image(p)]
+    arrays = [p for p in chosen if not is_image(p)]
+    if images and arrays:
+        raise InputError(
+            f"{handle.root}: mixes .npy samples ({arrays[0]}, ...) with image samples "
+            f"({images[0]}, ...)",
+            hint="convert the samples to one kind; a dataset's samples are all .npy or all images",
+        )
 
 
 @dataclass
@@ -123,7 +151,12 @@ class _Read:
 def _read_folders(handle: VerifiedDataset, schema: Schema, read: _Read) -> None:
     chosen, read.ignored, depth = _folder_layout(handle, schema)
     for path in chosen:
-        loaded = load_array(handle.read_bytes(path), f"{path} ({handle.digest})")
+        what = f"{path} ({handle.digest})"
+        loaded: Any
+        if is_image(path):
+            loaded = decode_image(handle.read_bytes(path), path, what=what, extra="screen")
+        else:
+            loaded = load_array(handle.read_bytes(path), what)
         if isinstance(loaded, dict):
             read.violations.append(
                 Violation(len(read.ids), "a .npz file where one array was expected")

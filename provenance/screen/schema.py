@@ -16,7 +16,7 @@ Format (``version: 1``)::
     nullValues: [""]             # CSV cells read as null
     label: NAME                  # the label column (table)
     labels: [..]                 # the allowed labels (table: label values; folders: folder names)
-    # arrays (.npy / .npz) and folders (one .npy per sample under [split/]label/)
+    # arrays (.npy / .npz) and folders (one .npy or image file per sample under [split/]label/)
     array: {shape: [8, 8], dtype: [uint8], min: 0, max: 16, nulls: false}
     npz: {features: x, labels: y}    # arrays: the names inside .npz files
     splits: [train]              # folders: which split directories to screen (default: all)
@@ -42,6 +42,7 @@ from provenance.errors import FormatError
 from provenance.fsutil import read_limited
 
 MAX_SCHEMA_BYTES = 1 << 20
+MAX_SAMPLE_ELEMENTS = 1 << 26  # values in one sample array (a 8192 x 8192 image is 1 << 26)
 FORMATS = ("table", "arrays", "folders")
 COLUMN_TYPES = ("int", "float", "bool", "category", "string")
 DTYPES = (
@@ -146,8 +147,15 @@ DEFAULTS: dict[str, tuple[float | None, float | None, bool, bool, dict[str, _Opt
         True,
         {"windows": ([3], list), "min_count": (5, int)},
     ),
-    # largest validation-accuracy gain from leaving one source out
-    "sources": (0.005, 0.01, True, True, {}),
+    # largest validation log-loss reduction from leaving one source out; a source whose
+    # removal lowers a found trigger's success on the validation set by > trigger_success fails
+    "sources": (
+        0.005,
+        0.01,
+        True,
+        True,
+        {"trigger_success": (0.2, (int, float)), "windows": ([3], list), "min_count": (5, int)},
+    ),
 }
 CHECKS = tuple(DEFAULTS)
 
@@ -230,9 +238,15 @@ def _keys(
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise SchemaError(f"{where} must be a finite number")
-    return float(value)
+    try:
+        number = float(value)  # an integer beyond a float's range overflows
+    except OverflowError as e:
+        raise SchemaError(f"{where} must be a finite number") from e
+    if not math.isfinite(number):
+        raise SchemaError(f"{where} must be a finite number")
+    return number
 
 
 def _optional_number(document: Mapping[str, Any], key: str, where: str) -> float | None:
@@ -305,6 +319,8 @@ def _array(value: Any) -> ArraySpec:
         for size in shape:
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise SchemaError("array.shape must be a non-empty list of positive integers")
+        if math.prod(shape) > MAX_SAMPLE_ELEMENTS:
+            raise SchemaError(f"array.shape: more than {MAX_SAMPLE_ELEMENTS} values per sample")
     dtype = spec.get("dtype")
     dtypes = [dtype] if isinstance(dtype, str) else dtype
     if dtypes is not None:
@@ -344,16 +360,12 @@ def _check(name: str, value: Any) -> CheckSpec:
             isinstance(option, bool) is not (kinds is bool) or not isinstance(option, kinds)
         ):
             raise SchemaError(f"{where}.{key} has the wrong type")
-        if isinstance(option, int | float) and not isinstance(option, bool) and option <= 0:
-            raise SchemaError(f"{where}.{key} must be positive")
+        if isinstance(option, int | float) and not isinstance(option, bool):
+            _number(option, f"{where}.{key}")  # finite, and within a float's range
+            if option <= 0:
+                raise SchemaError(f"{where}.{key} must be positive")
         chosen[key] = option
-    if name == "label_issues" and chosen["folds"] < 2:
-        raise SchemaError(f"{where}.folds must be at least 2")
-    if name == "drift" and chosen["bins"] < 2:
-        raise SchemaError(f"{where}.bins must be at least 2")
-    model = chosen.get("model")
-    if model is not None and (model.count(":") != 1 or not all(model.split(":"))):
-        raise SchemaError(f"{where}.model must be 'module:function'")
+    _check_options(name, chosen, where)
     return CheckSpec(
         name,
         _bool(spec.get("enabled", True), f"{where}.enabled"),
@@ -363,6 +375,29 @@ def _check(name: str, value: Any) -> CheckSpec:
         higher,
         chosen,
     )
+
+
+def _check_options(name: str, chosen: Mapping[str, Any], where: str) -> None:
+    """The limits of one check's options beyond their types."""
+    if name in ("trigger_patterns", "sources"):
+        _windows(chosen["windows"], f"{where}.windows")
+    if name == "sources" and chosen["trigger_success"] >= 1:
+        raise SchemaError(f"{where}.trigger_success must be below 1 (a share of images)")
+    if name == "label_issues" and chosen["folds"] < 2:
+        raise SchemaError(f"{where}.folds must be at least 2")
+    if name == "drift" and chosen["bins"] < 2:
+        raise SchemaError(f"{where}.bins must be at least 2")
+    model = chosen.get("model")
+    if model is not None and (model.count(":") != 1 or not all(model.split(":"))):
+        raise SchemaError(f"{where}.model must be 'module:function'")
+
+
+def _windows(value: list[Any], where: str) -> None:
+    """Window sizes: a non-empty list of positive integers (pixels on a side)."""
+    if not value or any(
+        isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in value
+    ):
+        raise SchemaError(f"{where} must be a non-empty list of positive integers")
 
 
 _TOP = {
@@ -383,7 +418,7 @@ _TOP = {
 def parse_schema(document: Any, *, digest: str, source: str = "schema") -> Schema:
     """A validated :class:`Schema` from the parsed YAML ``document``."""
     top = _keys(document, "schema", allowed=_TOP, required={"version", "format"})
-    if top["version"] != 1 or isinstance(top["version"], bool):
+    if type(top["version"]) is not int or top["version"] != 1:
         raise SchemaError("version must be 1")
     kind = top["format"]
     if kind not in FORMATS:
@@ -443,20 +478,30 @@ def parse_schema(document: Any, *, digest: str, source: str = "schema") -> Schem
     )
 
 
-def load_schema(path: Path) -> Schema:
-    """Read and validate the schema file at ``path``."""
-    data = read_limited(path, MAX_SCHEMA_BYTES, what="schema")
+def read_schema(data: bytes, *, source: str = "schema") -> Schema:
+    """Validate the bytes of a schema file; errors name ``source`` (the file, for people)."""
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise SchemaError(f"{source}: larger than {MAX_SCHEMA_BYTES} bytes")
     try:
         document = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
     except UnicodeDecodeError as e:
-        raise SchemaError(f"{path}: not UTF-8 text") from e
+        raise SchemaError(f"{source}: not UTF-8 text") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SchemaError(f"{path}: not valid YAML{where}") from e
+        raise SchemaError(f"{source}: not valid YAML{where}") from e
     except SchemaError as e:
-        raise SchemaError(f"{path}: {e.message}") from e
+        raise SchemaError(f"{source}: {e.message}") from e
+    except RecursionError as e:  # PyYAML composes nested collections recursively
+        raise SchemaError(f"{source}: nested too deeply") from e
+    except ValueError as e:  # e.g. an integer beyond the interpreter's digit limit
+        raise SchemaError(f"{source}: unreadable value ({e})") from e
     try:
-        return parse_schema(document, digest=hashlib.sha256(data).hexdigest(), source=str(path))
+        return parse_schema(document, digest=hashlib.sha256(data).hexdigest(), source=source)
     except SchemaError as e:
-        raise SchemaError(f"{path}: {e.message}") from e
+        raise SchemaError(f"{source}: {e.message}") from e
+
+
+def load_schema(path: Path) -> Schema:
+    """Read and validate the schema file at ``path``."""
+    return read_schema(read_limited(path, MAX_SCHEMA_BYTES, what="schema"), source=str(path))

@@ -14,6 +14,8 @@ is assumed. Only samples that are 2-D arrays (images) are examined.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from provenance.screen.result import CheckResult, detector
@@ -31,23 +33,49 @@ def applicable(samples: Samples) -> str | None:
     return None
 
 
-def check_trigger_patterns(samples: Samples, spec: CheckSpec) -> CheckResult:
-    """Flag the carriers of label-pure, class-foreign window patterns (module docstring)."""
+@dataclass(frozen=True)
+class Pattern:
+    """A window pattern found to act as a trigger: where it is, what it is, its label, and
+    the indices (into the images searched) of the samples that carry it with that label."""
+
+    top: int
+    left: int
+    size: int
+    values: Any  # the (size, size) array of pixel values
+    label: str
+    carriers: tuple[int, ...]
+    elsewhere: float  # share of the carriers whose masked image looks like another class
+
+    def stamp(self, images: Any) -> Any:
+        """A copy of ``images`` (n, height, width) with this pattern written in its window."""
+        stamped = images.copy()
+        stamped[:, self.top : self.top + self.size, self.left : self.left + self.size] = self.values
+        return stamped
+
+    def figures(self) -> dict[str, Any]:
+        """How the pattern is described in screening figures."""
+        return {
+            "window": [self.top, self.left, self.size],
+            "label": self.label,
+            "carriers": len(self.carriers),
+            "lookElsewhere": round(self.elsewhere, 4),
+        }
+
+
+def find_patterns(
+    images: Any, labels: Any, *, windows: Iterable[int], min_count: int
+) -> list[Pattern]:
+    """Every label-pure, class-foreign window pattern in ``images`` (n, height, width) with
+    string ``labels`` (module docstring), in scanning order."""
     import numpy as np
 
-    assert samples.labels is not None and samples.sample_shape is not None
-    labelled = np.nonzero(samples.labelled())[0]
-    height, width = samples.sample_shape
-    images = samples.numeric[labelled].reshape(len(labelled), height, width)
-    labels = np.array([str(v) for v in samples.labels[labelled]], dtype=object)
+    count, height, width = images.shape
     classes = sorted(set(labels))
-    min_count = int(spec.options["min_count"])
-    flagged: set[int] = set()
-    patterns: list[dict[str, Any]] = []
-    for size in sorted({int(s) for s in spec.options["windows"]}):
+    patterns: list[Pattern] = []
+    for size in sorted(set(windows)):
         for top in range(height - size + 1):
             for left in range(width - size + 1):
-                window = images[:, top : top + size, left : left + size].reshape(len(images), -1)
+                window = images[:, top : top + size, left : left + size].reshape(count, -1)
                 carriers: dict[bytes, list[int]] = defaultdict(list)
                 for i, row in enumerate(window):
                     if np.any(row) and not np.isnan(row).any():
@@ -71,16 +99,37 @@ def check_trigger_patterns(samples: Samples, spec: CheckSpec) -> CheckResult:
                     elsewhere = float(np.mean(nearest != label))
                     if elsewhere < ELSEWHERE:
                         continue
-                    flagged.update(int(labelled[i]) for i in own)
                     patterns.append(
-                        {
-                            "window": [top, left, size],
-                            "label": str(label),
-                            "carriers": len(own),
-                            "lookElsewhere": round(elsewhere, 4),
-                        }
+                        Pattern(
+                            top,
+                            left,
+                            size,
+                            window[own[0]].reshape(size, size).copy(),
+                            str(label),
+                            tuple(own),
+                            elsewhere,
+                        )
                     )
-    targets = sorted({p["label"] for p in patterns})
+    return patterns
+
+
+def check_trigger_patterns(samples: Samples, spec: CheckSpec) -> CheckResult:
+    """Flag the carriers of label-pure, class-foreign window patterns (module docstring)."""
+    import numpy as np
+
+    assert samples.labels is not None and samples.sample_shape is not None
+    labelled = np.nonzero(samples.labelled())[0]
+    height, width = samples.sample_shape
+    images = samples.numeric[labelled].reshape(len(labelled), height, width)
+    labels = np.array([str(v) for v in samples.labels[labelled]], dtype=object)
+    patterns = find_patterns(
+        images,
+        labels,
+        windows=(int(s) for s in spec.options["windows"]),
+        min_count=int(spec.options["min_count"]),
+    )
+    flagged = {int(labelled[i]) for p in patterns for i in p.carriers}
+    targets = sorted({p.label for p in patterns})
     return CheckResult(
         spec,
         len(flagged) / max(len(samples), 1),
@@ -89,5 +138,5 @@ def check_trigger_patterns(samples: Samples, spec: CheckSpec) -> CheckResult:
         f"rest of them looks like other classes"
         + (f" (label(s) {', '.join(targets)})" if targets else ""),
         [detector("label-pure, class-foreign window patterns (BadNets signature)")],
-        {"patterns": patterns[:100]},
+        {"patterns": [p.figures() for p in patterns[:100]]},
     )
