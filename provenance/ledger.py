@@ -28,6 +28,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -299,12 +300,27 @@ class Ledger:
         lock_path = self.head_path.with_suffix(".head.lock")
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self._remove_stale_head_temporaries()
             current = self._read_head()
             if current is None or current[0] < seq:
                 data = json.dumps({"seq": seq, "hash": chained}).encode()
                 # May lag behind a crash, never run ahead: the check accepts a lagging head.
                 # Durable, so a power loss cannot leave a renamed but empty head file.
                 atomic_write(self.head_path, data)
+
+    def _remove_stale_head_temporaries(self) -> None:
+        """Delete temporary head files a killed writer left (call with the head lock held).
+
+        Every head write happens under the lock, so a temporary file seen while holding it
+        belongs to no running writer: it is what a process killed between writing and
+        renaming left behind, and would otherwise accumulate beside the ledger.
+        """
+        prefix, suffix = f".{self.head_path.name}.", ".tmp"
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.head_path.parent):
+                if name.startswith(prefix) and name.endswith(suffix):
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.head_path.parent / name).unlink()
 
     def _read_head(self) -> tuple[int, str] | None:
         try:

@@ -220,3 +220,22 @@ def test_a_missing_head_is_reported(ledger: Ledger) -> None:
 def test_a_row_of_the_wrong_type_is_a_problem_not_a_crash(ledger: Ledger) -> None:
     raw(ledger.path).execute("UPDATE entries SET bundle = 'text' WHERE seq = 2")
     assert "entry 2 holds values of the wrong type" in ledger.check()
+
+
+def test_head_temporaries_left_by_a_killed_writer_are_removed(tmp_path: Path) -> None:
+    """A writer killed between writing the new head and renaming it leaves a temporary file;
+    the next head update (under the same lock) removes it, and leaves other files alone."""
+    path = tmp_path / "ledger.db"
+    stale = tmp_path / ".ledger.head.abc123.tmp"
+    unrelated = tmp_path / ".ledger.db.abc123.tmp"
+    signer = KeySigner.generate()
+    with Ledger(path) as opened:
+        opened.append(signed(signer, 1), verified_by=signer.public_key)
+    stale.write_text('{"seq": 99')
+    unrelated.write_text("x")
+    with Ledger(path) as opened:
+        opened.append(signed(signer, 2), verified_by=signer.public_key)
+    assert not stale.exists() and unrelated.exists()
+    assert json.loads((tmp_path / "ledger.head").read_text())["seq"] == 2
+    with Ledger(path) as opened:
+        assert opened.check() == []
