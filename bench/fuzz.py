@@ -19,6 +19,7 @@ failed. Nothing is timed or asserted beyond that.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -37,10 +38,14 @@ def _atheris_child(name: str, argv: list[str]) -> None:
     atheris = importlib.import_module("atheris")  # untyped, and optional
 
     with atheris.instrument_imports(include=["provenance"]):
-        from tests.fuzz.targets import TARGETS, run, warm_up
+        from tests.fuzz.targets import TARGETS, EscapedError, run, seeds, warm_up
 
-    warm_up()
-    target = TARGETS[name]
+        # Targets import what they use when first called: import it now, instrumented.
+        warm_up()
+        target = TARGETS[name]
+        for seed in seeds(name):
+            with contextlib.suppress(EscapedError):  # libFuzzer reports it, from the corpus
+                run(target, seed)
 
     def one(data: bytes) -> None:
         run(target, data)

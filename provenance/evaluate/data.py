@@ -34,13 +34,13 @@ names (torchvision's ``ImageFolder`` convention).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import Error, InputError, RefusedError, UsageError
 from provenance.imagefile import decode_image, is_image
+from provenance.screen.arrays import load_array
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -140,16 +140,20 @@ class DefaultDecoder:
         import numpy
         import torch
 
-        try:
-            array = numpy.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
+        array = load_array(data, relpath)
+        if not isinstance(array, numpy.ndarray):
             raise InputError(
-                f"{relpath} is not a NumPy .npy array ({e})",
+                f"{relpath} is not a NumPy .npy array",
                 hint="give --loader returning (model, decode) to decode other formats",
-            ) from e
-        if not isinstance(array, numpy.ndarray) or array.dtype.kind not in "biuf":
+            )
+        if array.dtype.kind not in "biuf":
             raise InputError(f"{relpath} does not hold a numeric array")
-        return torch.from_numpy(array.astype(numpy.float32))
+        with numpy.errstate(over="raise"):
+            try:
+                cast = array.astype(numpy.float32)
+            except FloatingPointError as e:
+                raise InputError(f"{relpath} holds values beyond float32's range") from e
+        return torch.from_numpy(cast)
 
 
 def image_tensor(array: npt.NDArray[Any]) -> torch.Tensor:

@@ -15,21 +15,27 @@ refused.
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import lzma
 import os
 import pickletools
+import re
 import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from provenance.errors import InputError
-from provenance.fsutil import read_limited
 
-MAX_MEMBER_PICKLE_BYTES = 1 << 30
+MAX_PICKLE_BYTES = 1 << 30  # a pickle (file or zip member) larger than this is refused unread
+MAX_MEMO = 1 << 21  # values one pickle may memoise (see _Pickle)
+READ_WHOLE_BYTES = 1 << 26  # a zip member's pickle up to this size is read, then scanned
+# A torch checkpoint's tensor storages: "<archive>/data/<key>", raw bytes torch never unpickles.
+_TORCH_STORAGE = re.compile(r"(?:^|/)data/[0-9]+$")
 
 # The globals a tensor or array state needs to be rebuilt, and nothing that can run code.
 ALLOWED_GLOBALS = frozenset(
@@ -147,19 +153,28 @@ class ScanResult:
         return not self.findings
 
 
+class _MemoTooLargeError(Exception):
+    """A pickle memoises more values than :data:`MAX_MEMO`."""
+
+
 class _Pickle:
     """Follows one pickle's opcodes far enough to know every global it names.
 
     Only string values are tracked (pushed, memoised, fetched back), which is all a global's
-    name can be built from; anything else is an opaque value. A name built from opaque values
-    cannot be read, and is reported as such.
+    name can be built from; anything else is an opaque value (None). A name built from
+    opaque values cannot be read, and is reported as such.
+
+    The memo mirrors the unpickler's key for key (MEMOIZE's index is the number of keys), so
+    a fetched string is the string the unpickler fetches. Memory stays bounded whatever the
+    pickle: only the two latest pushes are kept (all a global's name is read from), and a
+    pickle memoising more than :data:`MAX_MEMO` values is refused rather than followed.
     """
 
     def __init__(self, where: str, findings: list[str]) -> None:
         self.where = where
         self.findings = findings
-        self.memo: dict[object, object] = {}
-        self.recent: list[object] = []  # values of the latest pushes (None: not a string)
+        self.memo: dict[object, str | None] = {}
+        self.recent: collections.deque[str | None] = collections.deque([None, None], maxlen=2)
 
     def feed(self, name: str, arg: object) -> None:
         if name in _STRING_OPS:
@@ -167,19 +182,26 @@ class _Pickle:
         elif name in _GET_OPS:
             self.recent.append(self.memo.get(arg))
         elif name in _PUT_OPS:
-            self.memo[arg] = self.recent[-1] if self.recent else None
+            self.remember(arg)
         elif name == "MEMOIZE":
-            self.memo[len(self.memo)] = self.recent[-1] if self.recent else None
+            self.remember(len(self.memo))
         elif name in ("GLOBAL", "INST"):
             text_module, _, text_attribute = str(arg).partition(" ")
             self.check(text_module, text_attribute)
+            self.recent.append(None)  # the class (or instance) pushed
         elif name == "STACK_GLOBAL":
-            pair = self.recent[-2:] if len(self.recent) >= 2 else [None, None]
-            self.check(pair[0], pair[1])
+            self.check(self.recent[0], self.recent[1])
+            self.recent.extend((None, None))  # the names popped, below them unknown
         elif name in _EXT_OPS:
             self.findings.append(f"{self.where}: a global from the copyreg extension registry")
+            self.recent.append(None)
         else:
             self.recent.append(None)
+
+    def remember(self, key: object) -> None:
+        if key not in self.memo and len(self.memo) >= MAX_MEMO:
+            raise _MemoTooLargeError
+        self.memo[key] = self.recent[-1]
 
     def check(self, module: object, attribute: object) -> None:
         if not isinstance(module, str) or not isinstance(attribute, str):
@@ -188,12 +210,12 @@ class _Pickle:
             self.findings.append(f"{self.where}: refuses global {module}.{attribute}")
 
 
-def _globals_in(data: bytes, where: str) -> tuple[int, list[str]]:
-    """Scan every pickle in ``data`` (one after another); return (count, findings)."""
+def _globals_in(stream: IO[bytes], size: int, where: str) -> tuple[int, list[str]]:
+    """Scan every pickle in ``stream`` (one after another, ``size`` bytes in all), reading it
+    as it goes; return (count, findings)."""
     findings: list[str] = []
-    stream = io.BytesIO(data)
     count = 0
-    while stream.tell() < len(data):
+    while stream.tell() < size:
         count += 1
         reader = _Pickle(where, findings)
         try:
@@ -201,6 +223,9 @@ def _globals_in(data: bytes, where: str) -> tuple[int, list[str]]:
                 reader.feed(opcode.name, arg)
         except (ValueError, EOFError, UnicodeDecodeError, struct.error) as e:
             findings.append(f"{where}: not a complete pickle ({e})")
+            break
+        except _MemoTooLargeError:
+            findings.append(f"{where}: a pickle memoising more than {MAX_MEMO} values")
             break
     return count, findings
 
@@ -233,8 +258,9 @@ _ZIP_ERRORS = (
 )
 
 
-def _scan_zip(source: Path | bytes, result: ScanResult) -> None:
-    """Scan every pickle and NumPy member of a zip; tensor data members are not read."""
+def _scan_zip(source: Path | bytes, result: ScanResult, limit: int) -> None:
+    """Scan every pickle and NumPy member of a zip; of the others (tensor data), only the first
+    bytes are read, to tell what they are."""
     try:
         archive = zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source))
     except _ZIP_ERRORS as e:  # NotImplementedError too: a zip version zipfile cannot read
@@ -244,27 +270,45 @@ def _scan_zip(source: Path | bytes, result: ScanResult) -> None:
         with archive:
             for info in archive.infolist():
                 if not info.filename.endswith("/"):  # is_dir() fails on an empty name
-                    _scan_member(archive, info, result)
+                    _scan_member(archive, info, result, limit)
     except _ZIP_ERRORS as e:
         result.findings.append(f"{result.path}: a damaged zip archive ({e})")
 
 
-def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, result: ScanResult) -> None:
+def _scan_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, result: ScanResult, limit: int
+) -> None:
+    member = f"{result.path}:{info.filename}"
+    if info.filename.endswith(".pkl") and info.file_size > limit:
+        result.findings.append(_too_large(member, info.file_size, limit))
+        return
     with archive.open(info) as handle:
         head = handle.read(16)
-    member = f"{result.path}:{info.filename}"
     if head.startswith(b"\x93NUMPY"):
         with archive.open(info) as handle:
             header = handle.read(1 << 16)
         if _npy_has_objects(header):
             result.findings.append(f"{member}: a NumPy array of Python objects (pickled)")
-    elif info.filename.endswith(".pkl") or _looks_like_pickle(head):
-        if info.file_size > MAX_MEMBER_PICKLE_BYTES:
-            result.findings.append(f"{member}: a pickle larger than can be scanned")
+    elif info.filename.endswith(".pkl") or (
+        # A torch storage holds raw tensor bytes, which may begin like a pickle (int8 -128, 2):
+        # torch.load never unpickles them, so they are not taken for one.
+        _looks_like_pickle(head) and not _TORCH_STORAGE.search(info.filename)
+    ):
+        if info.file_size > limit:
+            result.findings.append(_too_large(member, info.file_size, limit))
             return
-        count, findings = _globals_in(archive.read(info), member)
+        if info.file_size <= READ_WHOLE_BYTES:  # a torch checkpoint's data.pkl: megabytes
+            data = archive.read(info)
+            count, findings = _globals_in(io.BytesIO(data), len(data), member)
+        else:  # read as it is scanned (three times slower: zipfile's reads are Python's)
+            with archive.open(info) as handle:
+                count, findings = _globals_in(handle, info.file_size, member)
         result.pickles += count
         result.findings += findings
+
+
+def _too_large(where: str, size: int, limit: int) -> str:
+    return f"{where}: a pickle of {size} bytes, more than the {limit} bytes the scanner reads"
 
 
 def _looks_like_pickle(head: bytes) -> bool:
@@ -284,8 +328,8 @@ def detect(head: bytes) -> str:
     return "pickle"
 
 
-def _scan_pickles(data: bytes, result: ScanResult) -> None:
-    count, findings = _globals_in(data, result.path)
+def _scan_pickles(stream: IO[bytes], size: int, result: ScanResult) -> None:
+    count, findings = _globals_in(stream, size, result.path)
     if count == 1 and findings and "not a complete pickle" in findings[0]:
         # Not even one pickle parses: this is no format we know, and it is refused as such.
         result.format = "unknown"
@@ -304,11 +348,17 @@ def _check_safetensors(head: bytes, read: int, result: ScanResult) -> None:
         result.findings.append(f"{result.path}: a safetensors header that is not JSON")
 
 
-def scan_bytes(data: bytes, *, path: str = "<bytes>") -> ScanResult:
-    """Scan the content of one file held in memory (see the module docstring)."""
+def scan_bytes(
+    data: bytes, *, path: str = "<bytes>", max_pickle_bytes: int = MAX_PICKLE_BYTES
+) -> ScanResult:
+    """Scan the content of one file held in memory (see the module docstring).
+
+    A pickle larger than ``max_pickle_bytes`` (a zip member's size as its central directory
+    says) is not scanned but refused: a finding.
+    """
     result = ScanResult(path, detect(data[:512]))
     if result.format == "zip":
-        _scan_zip(data, result)
+        _scan_zip(data, result, max_pickle_bytes)
     elif result.format == "npy":
         if _npy_has_objects(data[: 1 << 16]):
             result.findings.append(f"{path}: a NumPy array of Python objects (pickled)")
@@ -316,16 +366,20 @@ def scan_bytes(data: bytes, *, path: str = "<bytes>") -> ScanResult:
         result.findings.append(f"{path}: the legacy tar checkpoint format is not accepted")
     elif result.format == "safetensors":
         _check_safetensors(data[: 8 + struct.unpack("<Q", data[:8])[0]], len(data), result)
+    elif len(data) > max_pickle_bytes:
+        result.findings.append(_too_large(path, len(data), max_pickle_bytes))
     else:
-        _scan_pickles(data, result)
+        _scan_pickles(io.BytesIO(data), len(data), result)
     return result
 
 
-def scan_file(path: Path) -> ScanResult:
+def scan_file(path: Path, *, max_pickle_bytes: int = MAX_PICKLE_BYTES) -> ScanResult:
     """Scan the file at ``path``, reading only what the format requires.
 
     A zip's tensor data is never read (it is not pickle), so a multi-gigabyte checkpoint is
-    scanned in the time its small pickle takes.
+    scanned in the time its small pickle takes. A pickle is read as it is scanned (a zip
+    member's whole first, up to :data:`READ_WHOLE_BYTES`), and one larger than
+    ``max_pickle_bytes`` is refused unread: memory stays bounded whatever the file.
     """
     try:
         with path.open("rb") as handle:
@@ -336,7 +390,7 @@ def scan_file(path: Path) -> ScanResult:
     kind = detect(head)
     if kind == "zip":
         result = ScanResult(str(path), kind)
-        _scan_zip(path, result)
+        _scan_zip(path, result, max_pickle_bytes)
         return result
     if kind == "safetensors":
         length = struct.unpack("<Q", head[:8])[0]
@@ -347,4 +401,13 @@ def scan_file(path: Path) -> ScanResult:
         return result
     if kind in ("npy", "tar"):
         return scan_bytes(head, path=str(path))
-    return scan_bytes(read_limited(path, MAX_MEMBER_PICKLE_BYTES), path=str(path))
+    result = ScanResult(str(path), kind)
+    if size > max_pickle_bytes:
+        result.findings.append(_too_large(str(path), size, max_pickle_bytes))
+        return result
+    try:
+        with path.open("rb") as handle:
+            _scan_pickles(handle, size, result)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from e
+    return result

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import lzma
+import tokenize
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,16 +44,41 @@ if TYPE_CHECKING:
     from provenance.screen.schema import Schema
 
 
+# What np.load raises on malformed bytes: its header is parsed with ast.literal_eval
+# (SyntaxError, TypeError, tokenize errors), sizes can overflow, and .npz members are
+# compressed (zlib, lzma) zip entries. All are the file's fault, never the caller's.
+_NUMPY_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    tokenize.TokenError,
+    SyntaxError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    RuntimeError,
+    NotImplementedError,
+    zlib.error,
+    lzma.LZMAError,
+)
+
+
 def load_array(data: bytes, what: str) -> Any:
     """An ndarray (``.npy``) or a dict of them (``.npz``), never unpickling anything."""
     import numpy as np
 
     try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                return {name: loaded[name] for name in loaded.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a Python 2 header, a deprecated dtype alias
+            loaded = np.load(io.BytesIO(data), allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded:
+                    arrays = {name: loaded[name] for name in loaded.files}
+                if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+                    raise InputError(f"{what}: an .npz member that is not a NumPy array")
+                return arrays
+    except _NUMPY_ERRORS as e:
         raise InputError(f"{what}: not a readable NumPy file without pickles ({e})") from e
     return loaded
 
@@ -66,7 +95,7 @@ def _sample_problems(array: npt.NDArray[Any], schema: Schema) -> list[str]:
         return problems
     if spec.dtypes is not None and array.dtype.name not in spec.dtypes:
         problems.append(f"dtype {array.dtype.name} is not {'/'.join(spec.dtypes)}")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+    if array.dtype.kind not in "biuf":  # complex would lose its imaginary part
         problems.append(f"dtype {array.dtype.name} is not numeric")
         return problems
     values = array.astype(np.float64)
@@ -205,9 +234,7 @@ def _matrix(read: _Read, schema: Schema) -> tuple[npt.NDArray[np.float64], tuple
         if tuple(array.shape) != tuple(shape) and not any("shape" in p for p in problems):
             problems.append(f"shape {tuple(array.shape)} differs from {tuple(shape)}")
         read.violations.extend(Violation(index, p) for p in problems)
-        if tuple(array.shape) == tuple(shape) and (
-            np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
-        ):
+        if tuple(array.shape) == tuple(shape) and array.dtype.kind in "biuf":
             matrix[index] = array.astype(np.float64).reshape(-1)
     return matrix, tuple(int(s) for s in shape)
 

@@ -2,9 +2,10 @@
 
 A *profile* summarises a dataset for this comparison: for each numeric feature the interior
 quantile edges of the reference and the share of samples in each bin (plus a share of
-missing values), the share of each category of each category column, and the label shares.
-It is small and JSON, so it travels in the screening attestation: a later run can compare
-against a reference by digest alone, from its signed profile, without the reference's data.
+missing values: NaN, and the infinities a schema violation leaves in the data), the share of
+each category of each category column, and the label shares. It is small and JSON, so it
+travels in the screening attestation: a later run can compare against a reference by digest
+alone, from its signed profile, without the reference's data.
 Arrays wider than :data:`MAX_FEATURES` are profiled as that many block means of the flattened
 array, which keeps the profile small for images.
 
@@ -16,8 +17,9 @@ reading as drift.
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from provenance.errors import InputError
 from provenance.screen.result import CheckResult, detector
@@ -50,12 +52,12 @@ def _features(samples: Samples) -> tuple[list[str], npt.NDArray[np.float64]]:
 def _shares(values: npt.NDArray[np.float64], edges: list[float]) -> list[float]:
     import numpy as np
 
-    present = values[~np.isnan(values)]
-    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    finite = np.isfinite(values)
+    counts = np.bincount(
+        np.searchsorted(edges, values[finite], side="right"), minlength=len(edges) + 1
+    )
     total = max(len(values), 1)
-    return [round(float(c) / total, 8) for c in counts] + [
-        round(float(np.isnan(values).sum()) / total, 8)
-    ]
+    return [round(float(c) / total, 8) for c in counts] + [round(float((~finite).sum()) / total, 8)]
 
 
 def _category_shares(values: Any) -> dict[str, float]:
@@ -76,7 +78,7 @@ def build_profile(samples: Samples, bins: int) -> dict[str, Any]:
     features: dict[str, Any] = {}
     for j, name in enumerate(names):
         column = values[:, j]
-        present = column[~np.isnan(column)]
+        present = column[np.isfinite(column)]
         edges: list[float] = []
         if present.size:
             quantiles = np.quantile(present, np.linspace(0, 1, count + 1)[1:-1])
@@ -107,23 +109,65 @@ def _psi_of_shares(expected: dict[str, float], actual: dict[str, float]) -> floa
     return psi([expected.get(k, 0.0) for k in keys], [actual.get(k, 0.0) for k in keys])
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is not a (finite, representable) number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _numbers(value: Any) -> list[float] | None:
+    """A JSON list of finite numbers as floats, or None."""
+    if not isinstance(value, list):
+        return None
+    numbers = [_finite(x) for x in value]
+    return None if None in numbers else cast("list[float]", numbers)
+
+
+def _share_map(value: Any, what: str) -> dict[str, float]:
+    """Category -> share, every share a finite number."""
+    shares = {k: _finite(v) for k, v in value.items()} if isinstance(value, dict) else None
+    if shares is None or None in shares.values():
+        raise InputError(f"the reference profile's {what} are malformed")
+    return cast("dict[str, float]", shares)
+
+
 def check_profile(profile: Any) -> dict[str, Any]:
-    """A stored profile, checked enough to compare against (it comes from an attestation)."""
-    if not isinstance(profile, dict) or profile.get("version") != PROFILE_VERSION:
+    """A stored profile, checked before it is compared against (it comes from an attestation):
+    the parts :func:`check_drift` reads, with every number a finite float and the edges
+    ascending. Anything else in it is dropped."""
+    version = profile.get("version") if isinstance(profile, dict) else None
+    if type(version) is not int or version != PROFILE_VERSION:
         raise InputError("the reference profile is missing or of an unknown version")
     features = profile.get("features")
     if not isinstance(features, dict):
         raise InputError("the reference profile has no features")
+    checked: dict[str, Any] = {"version": PROFILE_VERSION, "features": {}}
     for name, feature in features.items():
-        edges, shares = feature.get("edges"), feature.get("shares")
+        edges = _numbers(feature.get("edges")) if isinstance(feature, dict) else None
+        shares = _numbers(feature.get("shares")) if isinstance(feature, dict) else None
         if (
-            not isinstance(edges, list)
-            or not isinstance(shares, list)
+            edges is None
+            or shares is None
             or len(shares) != len(edges) + 2
-            or not all(isinstance(x, int | float) for x in [*edges, *shares])
+            or any(a > b for a, b in itertools.pairwise(edges))
         ):
-            raise InputError(f"the reference profile's feature {name!r} is malformed")
-    return profile
+            raise InputError(f"the reference profile's feature {name[:40]!r} is malformed")
+        checked["features"][name] = {"edges": edges, "shares": shares}
+    categories = profile.get("categories", {})
+    if not isinstance(categories, dict):
+        raise InputError("the reference profile's categories are malformed")
+    checked["categories"] = {
+        name: _share_map(shares, f"shares of category column {name[:40]!r}")
+        for name, shares in categories.items()
+    }
+    if "labels" in profile:
+        checked["labels"] = _share_map(profile["labels"], "label shares")
+    return checked
 
 
 def check_drift(

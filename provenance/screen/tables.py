@@ -50,7 +50,8 @@ def csv_rows(data: bytes, what: str) -> tuple[list[str], list[list[str]]]:
 
 
 def read_parquet(data: bytes, what: str) -> Any:
-    """A pyarrow table from Parquet bytes."""
+    """A pyarrow table from Parquet bytes, refusing one that expands beyond
+    :func:`max_cells` (checked from the file's metadata, before anything is decoded)."""
     try:
         import pyarrow as pa  # type: ignore[import-untyped]
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
@@ -59,9 +60,33 @@ def read_parquet(data: bytes, what: str) -> Any:
             f"{what}: reading Parquet needs pyarrow", hint="pip install 'ml-provenance[screen]'"
         ) from e
     try:
+        metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+        cells = metadata.num_rows * max(metadata.num_columns, 1)
+        if cells > max_cells(len(data)):
+            raise InputError(
+                f"{what}: {metadata.num_rows} rows of {metadata.num_columns} columns from "
+                f"{len(data)} bytes is more than {max_cells(len(data))} cells",
+                hint="a Parquet file that expands this much is refused as a decompression "
+                "bomb; split it into smaller files, or write it as CSV",
+            )
         return pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as e:
+    except (pa.ArrowException, OSError, ValueError) as e:  # a name not UTF-8: UnicodeDecodeError
         raise InputError(f"{what}: not a readable Parquet file ({e})") from e
+
+
+MIN_CELLS = 1 << 22
+CELLS_PER_BYTE = 64
+
+
+def max_cells(size: int) -> int:
+    """How many cells (rows x columns) a Parquet file of ``size`` bytes may hold.
+
+    Reading holds every cell as a Python object (about 100 bytes), so a file whose cells
+    outnumber its bytes by far is an allocation out of proportion to the input: at most
+    :data:`CELLS_PER_BYTE` per byte, and :data:`MIN_CELLS` whatever the size. A CSV file,
+    at least one byte per cell, never comes near it.
+    """
+    return max(MIN_CELLS, CELLS_PER_BYTE * size)
 
 
 def _parse_bool(text: str) -> bool:
@@ -85,9 +110,14 @@ def _parse_cell(text: str, column: Column) -> tuple[Any, str | None]:
     if parser is None:
         return text, None
     try:
-        return parser(text), None
+        value = parser(text)
     except ValueError:
         return None, f"{column.name}: {text[:40]!r} is not {_EXPECTED[column.type]}"
+    try:
+        float(value)  # the feature matrix holds floats
+    except OverflowError:
+        return None, f"{column.name}: {text[:40]!r} is beyond the range of a number"
+    return value, None
 
 
 def _check_value(value: Any, column: Column) -> str | None:
@@ -157,8 +187,12 @@ def _parquet_file_rows(
         if column is not None and not _arrow_compatible(arrow_column.type, column):
             problems.append(f"{path}: column {name} is {arrow_column.type}, not {column.type}")
             columns[name] = [None] * table.num_rows
-        else:
+            continue
+        try:
             columns[name] = arrow_column.to_pylist()
+        except (ValueError, OverflowError) as e:  # a date or time beyond Python's datetime
+            problems.append(f"{path}: column {name} holds values Python cannot read ({e})")
+            columns[name] = [None] * table.num_rows
     for i in range(table.num_rows):
         values = {}
         for name in header:

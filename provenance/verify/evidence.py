@@ -50,7 +50,7 @@ class LedgerEvidence:
         return self._ledger.manifest(digest)
 
     def manifests(self) -> Iterable[Manifest]:
-        for (key,) in self._ledger.db.execute("SELECT digest FROM manifests").fetchall():
+        for (key,) in self._ledger.conn.execute("SELECT digest FROM manifests").fetchall():
             manifest = self._ledger.manifest(Digest.parse(key))
             if manifest is not None:
                 yield manifest
