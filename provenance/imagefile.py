@@ -36,7 +36,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError
@@ -77,6 +77,17 @@ def image_format(path: str) -> str | None:
 def is_image(path: str) -> bool:
     """Whether ``path`` has one of the image extensions this module decodes."""
     return image_format(path) is not None
+
+
+def mixed_kinds(paths: Sequence[str]) -> tuple[str, str] | None:
+    """The first image and the first other file of ``paths`` when they hold both, else None.
+
+    A dataset's samples are all images or all something else (``.npy``): images are decoded
+    by rule, other files are whatever their writer chose, and nothing says the two agree.
+    """
+    image = next((p for p in paths if is_image(p)), None)
+    other = next((p for p in paths if not is_image(p)), None)
+    return (image, other) if image is not None and other is not None else None
 
 
 def _array(image: PILImage.Image) -> npt.NDArray[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,9 @@ def write_csv(path: Path, rows: Sequence[Sequence[Any]], header: Sequence[str] =
     return path
 
 
-def write_folders(root: Path, n_per_class: int = 30, seed: int = 0) -> Path:
-    """``root/<label>/<i>.npy``: 4x4 uint8 images, class c bright in row c."""
+def _folder_images(root: Path, n_per_class: int, seed: int) -> Iterator[tuple[Path, int, Any]]:
+    """``(path without extension, index, image)`` per sample: 4x4 uint8, class c bright in
+    row c."""
     rng = np.random.default_rng(seed)
     for label in range(3):
         directory = root / str(label)
@@ -72,7 +73,13 @@ def write_folders(root: Path, n_per_class: int = 30, seed: int = 0) -> Path:
         for i in range(n_per_class):
             image = rng.integers(0, 30, size=(4, 4)).astype(np.uint8)
             image[label] += 200
-            np.save(directory / f"{i:03d}.npy", image)
+            yield directory / f"{i:03d}", i, image
+
+
+def write_folders(root: Path, n_per_class: int = 30, seed: int = 0) -> Path:
+    """``root/<label>/<i>.npy``: 4x4 uint8 images, class c bright in row c."""
+    for stem, _, image in _folder_images(root, n_per_class, seed):
+        np.save(stem.with_suffix(".npy"), image)
     return root
 
 
@@ -83,14 +90,19 @@ def write_image_folders(
     the format cycling through ``formats`` (lossless ones decode to the same pixels)."""
     from PIL import Image
 
-    rng = np.random.default_rng(seed)
-    for label in range(3):
-        directory = root / str(label)
-        directory.mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            image = rng.integers(0, 30, size=(4, 4)).astype(np.uint8)
-            image[label] += 200
-            Image.fromarray(image).save(directory / f"{i:03d}.{formats[i % len(formats)]}")
+    for stem, i, image in _folder_images(root, n_per_class, seed):
+        Image.fromarray(image).save(stem.with_suffix(f".{formats[i % len(formats)]}"))
+    return root
+
+
+def start_project(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """``provenance init`` in a new directory ``root``, made the working directory."""
+    root.mkdir()
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE", raising=False)
+    assert run(capsys, "init")[0] == 0
     return root
 
 

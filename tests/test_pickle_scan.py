@@ -13,6 +13,7 @@ import struct
 import tarfile
 import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from provenance.cli import main
 from provenance.digest import digest_path
 from provenance.errors import RefusedError
 from provenance.guard import pickle_scan
-from provenance.guard.pickle_scan import MAX_PICKLE_BYTES, scan_bytes, scan_file
+from provenance.guard.pickle_scan import MAX_PICKLE_BYTES, ScanResult, scan_bytes, scan_file
 from provenance.policy.load import parse_policy
 from provenance.signing.keys import KeySigner
 from provenance.statement import ResourceDescriptor, Statement
@@ -51,6 +52,15 @@ DANGEROUS = [
     ("pickle", "loads"),
     ("builtins", "getattr"),
 ]
+
+
+def _with_peak_memory(scan: Callable[[], ScanResult]) -> tuple[ScanResult, int]:
+    """``scan()``'s result and the peak of the memory Python allocated while it ran."""
+    tracemalloc.start()
+    try:
+        return scan(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def _text(text: str) -> bytes:
@@ -359,12 +369,7 @@ def test_a_zip64_checkpoint_is_scanned_without_reading_its_storage(
         assert b"PK\x06\x06" in handle.read()  # the zip64 end of central directory record
     assert path.stat().st_blocks * 512 < 1 << 20  # sparse: the test costs no disk
     before = _bytes_read()
-    tracemalloc.start()
-    try:
-        result = scan_file(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = _with_peak_memory(lambda: scan_file(path))
     assert result.safe, result.findings
     assert (result.format, result.pickles) == ("zip", 1)
     assert peak < 16 << 20, peak
@@ -460,12 +465,7 @@ def test_scanning_memory_does_not_grow_with_the_number_of_opcodes() -> None:
     """Each opcode used to leave an entry behind (8 bytes or more): a pickle of a million
     opcodes cost megabytes to scan, a 1 GiB one more memory than the machine has."""
     data = b"\x80\x02" + b"N0" * 200_000 + b"N."  # None, pop, None, pop, ...
-    tracemalloc.start()
-    try:
-        result = scan_bytes(data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = _with_peak_memory(lambda: scan_bytes(data))
     assert (result.safe, result.pickles) == (True, 1)
     assert peak < 1 << 20, peak
 

@@ -18,6 +18,7 @@ from tests.screen_helpers import (
     run,
     schema_validate,
     screen_json,
+    start_project,
     table_rows,
     write_csv,
     write_folders,
@@ -56,11 +57,7 @@ rules:
 def project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE", raising=False)
-    assert run(capsys, "init")[0] == 0
+    root = start_project(tmp_path / "proj", monkeypatch, capsys)
     (root / "schema.yaml").write_text(TABLE_SCHEMA)
     (root / "policy.yaml").write_text(POLICY)
     return root

@@ -32,6 +32,7 @@ from tests.screen_helpers import (
     FOLDER_SCHEMA,
     run,
     screen_json,
+    start_project,
     write_folders,
     write_image_folders,
 )
@@ -329,11 +330,7 @@ def test_a_mix_of_npy_and_image_samples_is_refused(tmp_path: Path) -> None:
 def project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("PROVENANCE_KEY_PASSPHRASE", raising=False)
-    assert run(capsys, "init")[0] == 0
+    root = start_project(tmp_path / "proj", monkeypatch, capsys)
     (root / "folders.yaml").write_text(FOLDER_SCHEMA)
     return root
 

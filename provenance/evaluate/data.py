@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import Error, InputError, RefusedError, UsageError
-from provenance.imagefile import decode_image, is_image
+from provenance.imagefile import decode_image, is_image, mixed_kinds
 from provenance.screen.arrays import load_array
 
 if TYPE_CHECKING:
@@ -107,12 +107,11 @@ class DefaultDecoder:
     @classmethod
     def for_files(cls, files: Sequence[str], classes: tuple[str, ...]) -> DefaultDecoder:
         """The decoder of the samples ``files``, refusing a mix of images and other files."""
-        images = [p for p in files if is_image(p)]
-        others = [p for p in files if not is_image(p)]
-        if images and others:
+        mixed = mixed_kinds(files)
+        if mixed is not None:
             raise InputError(
-                f"the evaluation set mixes image samples ({images[0]}, ...) with other files "
-                f"({others[0]}, ...)",
+                f"the evaluation set mixes image samples ({mixed[0]}, ...) with other files "
+                f"({mixed[1]}, ...)",
                 hint="the default decoder reads all images or all .npy arrays; convert them, "
                 "or give --loader returning (model, decode)",
             )

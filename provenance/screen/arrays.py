@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError
-from provenance.imagefile import decode_image, is_image
+from provenance.imagefile import decode_image, is_image, mixed_kinds
 from provenance.screen.samples import Samples, Violation
 
 if TYPE_CHECKING:
@@ -142,12 +142,11 @@ def _folder_layout(handle: VerifiedDataset, schema: Schema) -> tuple[list[str], 
 
 def _one_kind(handle: VerifiedDataset, chosen: list[str]) -> None:
     """Refuse a mix of ``.npy`` and image samples (see the module docstring)."""
-    images = [p for p in chosen if is_image(p)]
-    arrays = [p for p in chosen if not is_image(p)]
-    if images and arrays:
+    mixed = mixed_kinds(chosen)
+    if mixed is not None:
         raise InputError(
-            f"{handle.root}: mixes .npy samples ({arrays[0]}, ...) with image samples "
-            f"({images[0]}, ...)",
+            f"{handle.root}: mixes .npy samples ({mixed[1]}, ...) with image samples "
+            f"({mixed[0]}, ...)",
             hint="convert the samples to one kind; a dataset's samples are all .npy or all images",
         )
 
