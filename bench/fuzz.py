@@ -132,6 +132,10 @@ def main() -> int:
     parser.add_argument("--target", action="append", choices=sorted(TARGETS))
     parser.add_argument("--artifacts", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
+    try:  # libFuzzer writes crash-* inputs there, and fails every target when it is missing
+        args.artifacts.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        parser.error(f"--artifacts {args.artifacts}: {e.strerror}")
     names = args.target or sorted(TARGETS)
     share = max(1, int(args.minutes * 60 / len(names)))
     print(f"{args.engine}: {len(names)} target(s), {share} s each")
