@@ -83,6 +83,15 @@ def load_array(data: bytes, what: str) -> Any:
     return loaded
 
 
+def _as_float64(array: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """``array`` as float64, quietly: a signalling NaN reads as NaN (a NaN violation unless the
+    schema allows them), a value beyond float64's range as infinity (out of any declared range)."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        return array.astype(np.float64)
+
+
 def _sample_problems(array: npt.NDArray[Any], schema: Schema) -> list[str]:
     import numpy as np
 
@@ -98,7 +107,7 @@ def _sample_problems(array: npt.NDArray[Any], schema: Schema) -> list[str]:
     if array.dtype.kind not in "biuf":  # complex would lose its imaginary part
         problems.append(f"dtype {array.dtype.name} is not numeric")
         return problems
-    values = array.astype(np.float64)
+    values = _as_float64(array)
     nan = np.isnan(values)
     if nan.any() and not spec.nulls:
         problems.append("holds NaN")
@@ -234,7 +243,7 @@ def _matrix(read: _Read, schema: Schema) -> tuple[npt.NDArray[np.float64], tuple
             problems.append(f"shape {tuple(array.shape)} differs from {tuple(shape)}")
         read.violations.extend(Violation(index, p) for p in problems)
         if tuple(array.shape) == tuple(shape) and array.dtype.kind in "biuf":
-            matrix[index] = array.astype(np.float64).reshape(-1)
+            matrix[index] = _as_float64(array).reshape(-1)
     return matrix, tuple(int(s) for s in shape)
 
 

@@ -356,6 +356,8 @@ def _check(name: str, value: Any) -> CheckSpec:
     chosen: dict[str, Any] = {}
     for key, (default, kinds) in options.items():
         option = spec.get(key, default)
+        if option is None and default is not None:
+            raise SchemaError(f"{where}.{key} must not be null")
         if option is not None and (
             isinstance(option, bool) is not (kinds is bool) or not isinstance(option, kinds)
         ):

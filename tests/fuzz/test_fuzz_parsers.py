@@ -161,6 +161,23 @@ _ALIAS = _npy(b"{'descr': [('a', '<a4')], 'fortran_order': False, 'shape': (2,),
         pytest.param("record", "a.py,,\u00b2".encode(), id="record-superscript"),  # int("²")
         pytest.param("record", b"a.py,," + b"9" * 5_000, id="record-long"),
         pytest.param("pickle", b"\x93NUMPY\x02\x00\x10\x00", id="npy-v2-short"),  # struct.error
+        # DeprecationWarning: a STRING argument with an invalid escape (codecs.escape_decode)
+        pytest.param("pickle", b"\x80\x02S'\\ '\n.", id="pickle-bad-escape"),
+        # TypeError: an option given as null (compared with a number)
+        pytest.param(
+            "screen_schema",
+            b"version: 1\nformat: table\nchecks:\n  drift: {bins: }\n",
+            id="null-option",
+        ),
+        # RuntimeWarning: a signalling NaN cast to float64
+        pytest.param(
+            "screen_arrays",
+            _npy(
+                b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }",
+                b"\x00\x00\x80?\xff\xff\xbf\x7f" * 2,
+            ),
+            id="arrays-signalling-nan",
+        ),
         pytest.param(
             "osv", b'{"id":"X","modified":"m","affected":[{"ranges":5}]}', id="osv-ranges"
         ),  # TypeError
