@@ -69,9 +69,13 @@ def read_parquet(data: bytes, what: str) -> Any:
                 hint="a Parquet file that expands this much is refused as a decompression "
                 "bomb; split it into smaller files, or write it as CSV",
             )
-        return pq.read_table(pa.BufferReader(data))
+        table = pq.read_table(pa.BufferReader(data))
+        # Reading checks the file's structure, not its values: a dictionary index past its
+        # dictionary (a damaged or forged file) would only fail when a column is converted.
+        table.validate(full=True)
     except (pa.ArrowException, OSError, ValueError) as e:  # a name not UTF-8: UnicodeDecodeError
         raise InputError(f"{what}: not a readable Parquet file ({e})") from e
+    return table
 
 
 MIN_CELLS = 1 << 22

@@ -11,6 +11,7 @@ import io
 import json
 import pickle
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -251,6 +252,18 @@ _ALIAS = _npy(b"{'descr': [('a', '<a4')], 'fortran_order': False, 'shape': (2,),
 def test_found_while_fuzzing(name: str, raw: bytes) -> None:
     """Inputs that once let another exception escape (see tests/fuzz/README.md)."""
     run(TARGETS[name], raw)
+
+
+FOUND = Path(__file__).parent / "found"
+
+
+@pytest.mark.parametrize(
+    ("name", "file"), [("screen_parquet", "parquet-dictionary-index-out-of-bounds.bin")]
+)
+def test_found_while_fuzzing_stored(name: str, file: str) -> None:
+    """Inputs that once let another exception escape, too irregular to build here: kept as
+    libFuzzer wrote them (``tests/fuzz/found``)."""
+    run(TARGETS[name], (FOUND / file).read_bytes())
 
 
 def test_a_parquet_bomb_is_refused_before_it_is_read() -> None:
