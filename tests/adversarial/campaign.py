@@ -124,14 +124,15 @@ def mutate_bytes(data: bytes, rng: random.Random) -> tuple[bytes, str]:  # noqa:
     return data[: i + n] + data[i : i + n] + data[i + n :], f"duplicate {n}@{i}"
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every node's path (keys and indices) in a JSON document, the root's first."""
     yield prefix
     if isinstance(value, dict):
         for key, inner in value.items():
-            yield from _paths(inner, (*prefix, key))
+            yield from json_paths(inner, (*prefix, key))
     elif isinstance(value, list):
         for index, inner in enumerate(value):
-            yield from _paths(inner, (*prefix, index))
+            yield from json_paths(inner, (*prefix, index))
 
 
 def _get(value: Any, path: tuple[Any, ...]) -> Any:
@@ -144,7 +145,7 @@ def edit_json(document: Any, rng: random.Random) -> tuple[Any, str]:  # noqa: PL
     """One semantic edit somewhere in a JSON document (a copy): a value changed, a member or
     item removed, added or duplicated. The result is still valid JSON."""
     document = json.loads(json.dumps(document))
-    path = rng.choice(list(_paths(document)))
+    path = rng.choice(list(json_paths(document)))
     node = _get(document, path)
     where = "/".join(map(str, path)) or "<root>"
 

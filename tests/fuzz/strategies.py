@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
 
+from tests.adversarial.campaign import json_paths
 from tests.fuzz.targets import JSON_TARGETS, json_documents, seeds
 
 JSON_SCALARS = (
@@ -94,21 +94,11 @@ def mutated_bytes(draw: st.DrawFn, seed_list: list[bytes]) -> bytes:
     return bytes(data)
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _paths(inner, (*prefix, key))
-    elif isinstance(value, list):
-        for index, inner in enumerate(value):
-            yield from _paths(inner, (*prefix, index))
-
-
 @st.composite
 def mutated_json(draw: st.DrawFn, documents: list[Any]) -> bytes:
     document = copy.deepcopy(draw(st.sampled_from(documents)))
     for _ in range(draw(st.integers(1, 3))):
-        paths = list(_paths(document))
+        paths = list(json_paths(document))
         path = draw(st.sampled_from(paths))
         value = copy.deepcopy(draw(st.sampled_from(TROUBLE) | JSON_VALUES))
         if not path:
